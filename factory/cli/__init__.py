@@ -1,0 +1,77 @@
+"""The `factory` command line: `main` maps every FactoryError to its exit code."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from factory import console
+from factory.cli import config_cmd, doctor_cmd, targets_cmd  # noqa: F401  (register commands)
+from factory.cli.app import app
+from factory.errors import ExitCode, FactoryError
+
+_GLOBAL_FLAGS = {"--json", "--debug", "--quiet", "-q", "--verbose", "-v", "-vv", "-vvv"}
+_GLOBAL_VALUED = {"--config", "-C"}
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move global options written after the command (`factory targets --json`) before it.
+
+    Every command accepts the global options anywhere before a `--`.
+    """
+    hoisted: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if arg in _GLOBAL_FLAGS:
+            hoisted.append(arg)
+        elif arg in _GLOBAL_VALUED and i + 1 < len(args):
+            hoisted.extend(args[i : i + 2])
+            i += 1
+        elif arg.startswith("--config="):
+            hoisted.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return hoisted + rest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return (and, as a console script, exit with) the exit code."""
+    args = hoist_global_options(sys.argv[1:] if argv is None else argv)
+    try:
+        code = app(args=args, prog_name="factory", standalone_mode=False)
+    except FactoryError as err:
+        if console.options().debug:
+            console.stderr.print_exception()
+        console.error(str(err))
+        code = int(err.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        console.error("interrupted.")
+        code = int(ExitCode.INTERRUPTED)
+    except typer.TyperException as err:  # a usage error found by the parser
+        show = getattr(err, "show", None)
+        if callable(show):
+            show()
+        else:
+            console.error(err.format_message())
+        code = int(ExitCode.USAGE)
+    except typer.Exit as err:
+        code = err.exit_code
+    except Exception as err:  # a bug: say so plainly, traceback only with --debug
+        if console.options().debug or "--debug" in args:
+            console.stderr.print_exception()
+        console.error(
+            f"internal error: {type(err).__name__}: {err}. This is a bug in factory; "
+            "run again with --debug for the traceback and report it."
+        )
+        code = int(ExitCode.FAILURE)
+    code = int(code or 0)
+    if argv is None:
+        sys.exit(code)
+    return code

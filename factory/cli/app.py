@@ -1,0 +1,44 @@
+"""The Typer application and its global options. Commands live in sibling modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from factory import config as cfg
+from factory import console
+
+app = typer.Typer(
+    name="factory",
+    help="Turn a Rust workspace into fully static, multi-architecture container images.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def global_options(
+    config: Annotated[
+        str, typer.Option("--config", "-C", help="The images.toml to use.", show_default=True)
+    ] = "images.toml",
+    json: Annotated[bool, typer.Option("--json", help="Results as JSON on stdout.")] = False,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More detail on stderr.")
+    ] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks; keep builder containers.")
+    ] = False,
+) -> None:
+    console.configure(
+        console.Options(config=config, json=json, verbose=verbose, quiet=quiet, debug=debug)
+    )
+
+
+def load_config() -> cfg.Config:
+    """The images.toml named by --config, validated."""
+    return cfg.load(Path(console.options().config))

@@ -1,0 +1,42 @@
+"""`factory config`: validate images.toml and show it resolved."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import tomli_w
+import typer
+
+from factory import config as cfg
+from factory import console, schema
+from factory.cli.app import app, load_config
+
+
+@app.command("config")
+def config_command(
+    print_schema: Annotated[
+        bool, typer.Option("--schema", help="Print the JSON Schema of images.toml instead.")
+    ] = False,
+) -> None:
+    """Validate images.toml and print the resolved configuration with defaults filled in."""
+    if print_schema:
+        console.result(schema.render())
+        return
+    config = load_config()
+    document = cfg.to_json(config)
+    if console.options().json:
+        console.result_json(document)
+        return
+    console.info(f"{config.source}: valid, {len(config.image)} image(s).")
+    rendered = _drop_none(document)
+    assert isinstance(rendered, dict)
+    console.result(tomli_w.dumps(rendered))
+
+
+def _drop_none(value: object) -> object:
+    """TOML has no null: leave unset optional keys out of the rendering."""
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value

@@ -1,0 +1,51 @@
+"""`factory doctor`: check this host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from factory import config as cfg
+from factory import console, doctor
+from factory.cli.app import app
+from factory.errors import DoctorError, FactoryError
+
+
+@app.command("doctor")
+def doctor_command() -> None:
+    """Check the Docker engine, disk space, binfmt_misc, bootstrap tools and the registry."""
+    findings: list[doctor.Finding] = []
+    engine_finding, root = doctor.check_engine()
+    findings.append(engine_finding)
+    findings.append(doctor.check_disk(Path(root) if root else Path.cwd()))
+    findings.append(doctor.check_binfmt())
+    base_present = False
+    config: cfg.Config | None = None
+    try:
+        config = cfg.load(Path(console.options().config))
+    except FactoryError as err:
+        findings.append(
+            doctor.Finding(
+                check="images.toml",
+                status=doctor.Status.WARN,
+                detail=err.message,
+                fix="Fix images.toml.",
+            )
+        )
+    if engine_finding.status is doctor.Status.OK:
+        from factory import engine
+
+        base = config.builder.base if config else cfg.DEFAULT_BASE
+        base_present = bool(engine.client().images.list(name=base))
+    findings.append(doctor.check_bootstrap_tools(base_present))
+    if config is not None:
+        findings.append(doctor.check_registry(config.registry.repository))
+    if console.options().json:
+        console.result_json([f.to_json() for f in findings])
+    else:
+        console.table(
+            ["check", "status", "detail", "fix"],
+            [[f.check, f.status.value, f.detail, f.fix] for f in findings],
+        )
+    failed = [f.check for f in findings if f.status is doctor.Status.FAIL]
+    if failed:
+        raise DoctorError(f"Required: {', '.join(failed)}.", hint="Apply the fixes shown above.")

@@ -1,0 +1,49 @@
+"""Shared fixtures. Unit tests cannot reach the Docker engine by accident."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker.api.client
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+_ENGINE_TOOLS = ("docker", "mmdebstrap", "debootstrap", "skopeo")
+
+
+class EngineAccessError(AssertionError):
+    """A unit test tried to reach the Docker engine: move it to tests/integration."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/integration/" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(autouse=True)
+def _no_engine_in_unit_tests(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    if request.node.get_closest_marker("integration"):
+        yield
+        return
+
+    def refuse_client(*args: Any, **kwargs: Any) -> None:
+        raise EngineAccessError("unit tests may not reach the Docker engine")
+
+    real_popen_init = subprocess.Popen.__init__
+
+    def guarded_popen(self: subprocess.Popen[Any], args: Any, *rest: Any, **kw: Any) -> None:
+        argv0 = args if isinstance(args, str) else str(next(iter(args)))
+        if Path(argv0.split()[0]).name in _ENGINE_TOOLS:
+            raise EngineAccessError(f"unit tests may not run {argv0!r}")
+        real_popen_init(self, args, *rest, **kw)
+
+    monkeypatch.setattr(docker.api.client.APIClient, "__init__", refuse_client)
+    monkeypatch.setattr(subprocess.Popen, "__init__", guarded_popen)
+    yield
