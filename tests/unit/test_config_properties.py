@@ -94,7 +94,8 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
     images = draw(
         st.lists(st.dictionaries(st.sampled_from(IMAGE_KEYS), values, max_size=6), max_size=3)
     )
-    if images or draw(st.booleans()):
+    keep_empty: bool = draw(st.booleans())
+    if images or keep_empty:
         document["image"] = images
     if draw(st.booleans()):
         document[draw(st.sampled_from(["images", "workspce", "x"]))] = draw(values)
