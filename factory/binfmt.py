@@ -1,0 +1,93 @@
+"""QEMU in the host kernel's binfmt_misc, so `docker run` of another architecture's image works.
+
+Builds never need this (factory cross-compiles, and its smoke runs call qemu explicitly). It is
+for users who want to `docker run --platform linux/arm64` on an x86-64 host (and vice versa).
+`factory doctor --fix` registers the builder's static qemu-user binaries with the `F` flag: the
+kernel opens the interpreter once, at registration, so it then works inside every container.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+from factory.targets import Arch
+
+ROOT = Path("/proc/sys/fs/binfmt_misc")
+
+# ELF e_machine values (the ELF gABI and each architecture's psABI).
+_E_MACHINE = {Arch.AMD64: 62, Arch.ARM64: 183}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Registration:
+    arch: Arch
+    interpreter: str
+
+    @property
+    def name(self) -> str:
+        return f"qemu-{self.arch.gnu_name}"
+
+    def magic_and_mask(self) -> tuple[bytes, bytes]:
+        """Match 64-bit little-endian ELF executables (static or PIE) of this machine."""
+        ident = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9)  # ELFCLASS64, LSB, EV_CURRENT
+        e_type = (2).to_bytes(2, "little")  # ET_EXEC; the mask also admits ET_DYN (3)
+        e_machine = _E_MACHINE[self.arch].to_bytes(2, "little")
+        magic = ident + e_type + e_machine
+        # Ignore the OS ABI byte and the padding; the low bit of e_type (EXEC or DYN).
+        mask = b"\xff" * 7 + b"\x00" * 9 + b"\xfe\xff" + b"\xff\xff"
+        return magic, mask
+
+    def line(self) -> str:
+        """The text written to binfmt_misc's `register` file."""
+        magic, mask = self.magic_and_mask()
+        return f":{self.name}:M:0:{_escape(magic)}:{_escape(mask)}:{self.interpreter}:F"
+
+
+def _escape(data: bytes) -> str:
+    return "".join(f"\\x{b:02x}" for b in data)
+
+
+def host_arch() -> Arch | None:
+    machine = platform.machine().lower()
+    return {
+        "x86_64": Arch.AMD64,
+        "amd64": Arch.AMD64,
+        "aarch64": Arch.ARM64,
+        "arm64": Arch.ARM64,
+    }.get(machine)
+
+
+def foreign_arches(host: Arch | None = None) -> tuple[Arch, ...]:
+    host = host or host_arch()
+    return tuple(a for a in Arch if a is not host)
+
+
+def registered(root: Path = ROOT) -> dict[str, bool]:
+    """The QEMU handlers the kernel knows, and whether each is enabled."""
+    if not (root / "status").exists():
+        return {}
+    out: dict[str, bool] = {}
+    for entry in root.iterdir():
+        if entry.name in {"status", "register"} or not entry.name.startswith("qemu-"):
+            continue
+        text = entry.read_text(errors="replace")
+        out[entry.name] = text.splitlines()[0].strip() == "enabled" if text else False
+    return out
+
+
+def register_script(registrations: list[Registration]) -> str:
+    """A shell script, run in a privileged container, that registers the handlers."""
+    lines = [
+        "set -eu",
+        f"[ -e {ROOT}/register ] || mount -t binfmt_misc binfmt_misc {ROOT}",
+    ]
+    for reg in registrations:
+        lines.append(
+            f"[ -x {reg.interpreter} ] || {{ echo 'missing {reg.interpreter}' >&2; exit 3; }}"
+        )
+        lines.append(f"[ -e {ROOT}/{reg.name} ] && echo -1 > {ROOT}/{reg.name}")
+        lines.append(f"printf '%s' '{reg.line()}' > {ROOT}/register")
+    lines.append(f"ls {ROOT}")
+    return "\n".join(lines) + "\n"
