@@ -1,0 +1,142 @@
+"""Where an image comes from: its time, git revision, source URL and package version.
+
+The time stamps every layer entry, config and annotation, so it must not change between two
+assemblies of the same inputs: it is SOURCE_DATE_EPOCH when set, else the commit time of the
+workspace's git HEAD, else the Unix epoch (0).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import tomllib
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from factory.errors import UsageError
+
+
+@dataclass(frozen=True, kw_only=True)
+class Provenance:
+    created: int
+    """Unix time used for every time stamp in the image."""
+    created_from: str
+    """Where `created` came from: `SOURCE_DATE_EPOCH`, `git commit <sha>` or `none`."""
+    revision: str | None
+    source: str | None
+    version: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "created_from": self.created_from,
+            "revision": self.revision,
+            "source": self.source,
+            "version": self.version,
+        }
+
+
+def collect(
+    workspace: Path, package: str, *, environ: Mapping[str, str] | None = None
+) -> Provenance:
+    """The provenance of `package` in the Cargo workspace at `workspace`."""
+    env = os.environ if environ is None else environ
+    revision = _git(workspace, "rev-parse", "HEAD")
+    epoch = source_date_epoch(env)
+    if epoch is not None:
+        created, created_from = epoch, "SOURCE_DATE_EPOCH"
+    else:
+        commit_time = _git(workspace, "log", "-1", "--format=%ct")
+        if commit_time is not None and commit_time.isdigit() and revision:
+            created, created_from = int(commit_time), f"git commit {revision[:12]}"
+        else:
+            created, created_from = 0, "none (no SOURCE_DATE_EPOCH, no git commit)"
+    package_table = cargo_package(workspace, package)
+    source = _without_credentials(_git(workspace, "remote", "get-url", "origin"))
+    return Provenance(
+        created=created,
+        created_from=created_from,
+        revision=revision,
+        source=source or package_table.get("repository"),
+        version=package_table.get("version"),
+    )
+
+
+def source_date_epoch(env: Mapping[str, str]) -> int | None:
+    raw = env.get("SOURCE_DATE_EPOCH")
+    if raw is None or raw == "":
+        return None
+    if not raw.strip().isdigit():
+        raise UsageError(
+            f"SOURCE_DATE_EPOCH={raw!r} is not a Unix time. Set it to whole seconds since "
+            "1970 (e.g. `export SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)`) or unset it."
+        )
+    return int(raw.strip())
+
+
+def cargo_package(workspace: Path, name: str) -> dict[str, str]:
+    """`version` and `repository` of the Cargo package `name` (workspace inheritance resolved).
+
+    Empty when the workspace has no readable Cargo.toml or no such package (a Bazel-only
+    workspace, say): provenance is best effort and never stops an assembly.
+    """
+    root = _toml(workspace / "Cargo.toml")
+    if root is None:
+        return {}
+    inherited = root.get("workspace", {}).get("package", {})
+    manifests = [root]
+    for member in root.get("workspace", {}).get("members", []):
+        for path in sorted(glob.glob(str(workspace / member / "Cargo.toml"))):
+            table = _toml(Path(path))
+            if table is not None:
+                manifests.append(table)
+    for manifest in manifests:
+        package = manifest.get("package", {})
+        if package.get("name") != name:
+            continue
+        out: dict[str, str] = {}
+        for key in ("version", "repository"):
+            value = package.get(key)
+            if isinstance(value, dict) and value.get("workspace") is True:
+                value = inherited.get(key)
+            if isinstance(value, str):
+                out[key] = value
+        return out
+    return {}
+
+
+def _toml(path: Path) -> dict[str, Any] | None:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+
+
+def _git(workspace: Path, *args: str) -> str | None:
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(workspace), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    out = proc.stdout.strip()
+    return out if proc.returncode == 0 and out else None
+
+
+def _without_credentials(url: str | None) -> str | None:
+    """A remote URL fit for an annotation: no user name or password."""
+    if not url:
+        return None
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme and parts.netloc and "@" in parts.netloc:
+        host = parts.netloc.rsplit("@", 1)[1]
+        return urllib.parse.urlunsplit(parts._replace(netloc=host))
+    return url

@@ -1,0 +1,108 @@
+"""A small project on disk for assembly tests: images.toml, built binaries, report.json."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from factory import config as cfg
+from factory import targets as target_table
+from tests.elfbin import static_executable
+
+IMAGES_TOML = """\
+[workspace]
+path = "ws"
+
+[registry]
+repository = "127.0.0.1:5000/factory-test"
+
+[[image]]
+name = "greeter"
+binary = "greet"
+targets = {targets}
+tags = ["latest", "1.0"]
+user = "65532:65532"
+env = {{ GREETING = "hello" }}
+labels = {{ "org.example.team" = "tools" }}
+annotations = {{ "org.opencontainers.image.licenses" = "Apache-2.0" }}
+
+[image.files]
+ca_certificates = true
+passwd = true
+"""
+
+WORKSPACE_TOML = """\
+[workspace]
+members = ["crates/*"]
+
+[workspace.package]
+version = "2.3.4"
+"""
+
+PACKAGE_TOML = """\
+[package]
+name = "greet"
+version.workspace = true
+repository = "https://example.org/greet"
+"""
+
+GREETING = "Hello from {target}\n"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Project:
+    root: Path
+    config: cfg.Config
+
+    @property
+    def dist(self) -> Path:
+        return self.root / "dist"
+
+    def binary(self, target: str) -> Path:
+        return self.dist / "bin" / "greeter" / target / "greet"
+
+
+def make_project(root: Path, targets: tuple[str, ...], *, validated: bool = True) -> Project:
+    """A project whose `targets` are built (tiny static ELFs) and, if asked, validated."""
+    (root / "ws" / "crates" / "greet").mkdir(parents=True)
+    (root / "ws" / "Cargo.toml").write_text(WORKSPACE_TOML)
+    (root / "ws" / "crates" / "greet" / "Cargo.toml").write_text(PACKAGE_TOML)
+    toml = IMAGES_TOML.format(targets=json.dumps(list(targets)))
+    (root / "images.toml").write_text(toml)
+    config = cfg.load(root / "images.toml")
+    project = Project(root=root, config=config)
+    results = []
+    for name in targets:
+        target = target_table.get(name)
+        path = project.binary(name)
+        path.parent.mkdir(parents=True)
+        data = static_executable(target.arch, GREETING.format(target=name).encode())
+        path.write_bytes(data)
+        path.chmod(0o755)
+        results.append(
+            {
+                "image": "greeter",
+                "target": name,
+                "path": str(path.relative_to(root)),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "passed": validated,
+            }
+        )
+    write_report(project, results)
+    return project
+
+
+def write_report(project: Project, results: list[dict[str, object]]) -> None:
+    document = {
+        "schema": "factory.report/v1",
+        "passed": all(r["passed"] for r in results),
+        "results": results,
+    }
+    (project.dist / "report.json").write_text(json.dumps(document, indent=2))
+
+
+def write_ca_bundle(path: Path) -> Path:
+    path.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    return path
