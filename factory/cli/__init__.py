@@ -7,7 +7,7 @@ import sys
 import typer
 
 from factory import console
-from factory.cli import config_cmd, doctor_cmd, targets_cmd  # noqa: F401  (register commands)
+from factory.cli import config_cmd, doctor_cmd, image_cmd, targets_cmd  # noqa: F401  (register commands)
 from factory.cli.app import app
 from factory.errors import ExitCode, FactoryError
 

@@ -1,0 +1,128 @@
+"""`factory image`: assemble the OCI layouts from validated binaries, and load them."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from factory import config as cfg
+from factory import console, dockerload
+from factory import targets as target_table
+from factory.assemble import LayoutResult, assemble, dist_dir
+from factory.cli.app import app, load_config
+from factory.errors import UsageError
+
+RESULT_SCHEMA = "factory.image/v1"
+
+
+@app.command("image")
+def image_command(
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target",
+            "-t",
+            help="Targets to pack (names, `all`, globs, OCI platforms); default: each image's.",
+        ),
+    ] = None,
+    image: Annotated[
+        list[str] | None,
+        typer.Option("--image", help="Only these images of images.toml (repeatable)."),
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="Tags of the index instead of the images' `tags` (repeatable)."),
+    ] = None,
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            "--registry",
+            metavar="REPO",
+            help="Repository prefix instead of [registry].repository: images are REPO/<name>.",
+        ),
+    ] = None,
+    oci_layout: Annotated[
+        Path | None,
+        typer.Option(
+            "--oci-layout",
+            metavar="DIR",
+            help="Write each image's layout to DIR/<name> instead of dist/oci/<name>.",
+        ),
+    ] = None,
+    load: Annotated[
+        bool,
+        typer.Option(
+            "--load", help="Load the host's image into the local Docker engine (for docker run)."
+        ),
+    ] = False,
+) -> None:
+    """Assemble one FROM-scratch image per target and one index per image, as OCI layouts.
+
+    Packs dist/bin/<image>/<target>/<binary>, only when dist/report.json lists the binary as
+    validated: run `factory build` and `factory validate` first.
+    """
+    config = load_config()
+    if registry is not None:
+        config = with_registry(config, registry)
+    images = config.select_images(image or [])
+    targets = target_table.select(target) if target else None
+    out_dir = oci_layout if oci_layout is not None else dist_dir(config) / "oci"
+    results = assemble(config, images, targets, out_dir, tags=tag)
+    loaded = [dockerload.load(result) for result in results] if load else []
+    for item in loaded:
+        console.info(f"loaded {item.image} ({item.target}) as {', '.join(item.references)}")
+    if console.options().json:
+        console.result_json(summary_json(results, loaded))
+    else:
+        show_summary(results)
+
+
+def with_registry(config: cfg.Config, repository: str) -> cfg.Config:
+    """`config` with every image going to `<repository>/<name>`."""
+    if not cfg.REPOSITORY_RE.fullmatch(repository) or len(repository) > 255:
+        raise UsageError(
+            f"--registry {repository!r} is not a repository reference. Write host[:port]/path "
+            "in lowercase, without a tag, e.g. 127.0.0.1:5000/factory."
+        )
+    return dataclasses.replace(
+        config,
+        registry=dataclasses.replace(config.registry, repository=repository),
+        image=tuple(dataclasses.replace(i, repository=None) for i in config.image),
+    )
+
+
+def summary_json(
+    results: list[LayoutResult], loaded: list[dockerload.LoadResult]
+) -> dict[str, Any]:
+    return {
+        "schema": RESULT_SCHEMA,
+        "images": [r.to_json() for r in results],
+        "loaded": [item.to_json() for item in loaded],
+    }
+
+
+def show_summary(results: list[LayoutResult]) -> None:
+    rows = [
+        [
+            r.image,
+            i.target.name,
+            str(i.target.platform),
+            _size(i.binary.size),
+            _size(i.layer.size),
+            i.manifest.digest,
+        ]
+        for r in results
+        for i in r.images
+    ]
+    console.table(["image", "target", "platform", "binary", "layer", "manifest"], rows)
+    for r in results:
+        console.result(f"{r.image}: index {r.index.digest} in {r.path}")
+        for tag in r.tags:
+            console.result(f"  {r.repository}:{tag}")
+
+
+def _size(size: int) -> str:
+    return f"{size / 1024:.1f} KiB" if size < 1 << 20 else f"{size / (1 << 20):.1f} MiB"
