@@ -319,7 +319,7 @@ def assemble_image(
     *,
     tags: Sequence[str] | None = None,
     dist: Path | None = None,
-    ca_bundle: Path = CA_BUNDLE,
+    ca_bundle: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> LayoutResult:
     """Assemble one image's layout at `out_dir/<image name>`."""
@@ -334,7 +334,7 @@ def assemble_image(
 
     prov = provenance.collect(config.workspace_path, image.cargo_package, environ=environ)
     annotations = _annotations(image, prov)
-    extras = extra_files(image, ca_bundle=ca_bundle)
+    extras = extra_files(image, ca_bundle=CA_BUNDLE if ca_bundle is None else ca_bundle)
     blobs: dict[str, oci.Blob] = {}
     images = tuple(
         _target_image(
@@ -384,7 +384,7 @@ def assemble(
     *,
     tags: Sequence[str] | None = None,
     dist: Path | None = None,
-    ca_bundle: Path = CA_BUNDLE,
+    ca_bundle: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> list[LayoutResult]:
     """One layout per image under `out_dir`. `targets` None: each image's own targets."""

@@ -1,0 +1,93 @@
+"""`factory image` through main(): results, JSON and exit codes (no engine)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from factory import assemble as asm
+from factory.cli import main
+from factory.errors import ExitCode
+from tests.imagekit import make_project, write_ca_bundle
+
+
+@pytest.fixture(autouse=True)
+def _fixed_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    monkeypatch.setattr(asm, "CA_BUNDLE", write_ca_bundle(tmp_path / "ca.crt"))
+
+
+def test_image_json_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = make_project(tmp_path / "p", ("amd64", "arm64"))
+    code = main(["image", "--config", str(project.root / "images.toml"), "--json"])
+    out = capsys.readouterr().out
+    assert code == 0
+    document = json.loads(out)
+    assert document["schema"] == "factory.image/v1"
+    assert document["loaded"] == []
+    [image] = document["images"]
+    assert image["layout"] == str(project.dist / "oci" / "greeter")
+    assert image["repository"] == "127.0.0.1:5000/factory-test/greeter"
+    assert image["index_digest"].startswith("sha256:")
+    assert [t["target"] for t in image["targets"]] == ["amd64", "arm64"]
+    assert set(image["targets"][0]) >= {"manifest_digest", "manifest_size", "layer_size"}
+    assert image["ca_certificates"].startswith(str(tmp_path / "ca.crt"))
+
+
+def test_image_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = make_project(tmp_path / "p", ("amd64", "arm64"))
+    code = main(
+        [
+            "image",
+            "-C",
+            str(project.root / "images.toml"),
+            "-t",
+            "arm64",
+            "--tag",
+            "edge",
+            "--registry",
+            "registry.example:5000/team",
+            "--oci-layout",
+            str(tmp_path / "elsewhere"),
+            "--image",
+            "greeter",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "greeter  arm64   linux/arm64" in out
+    assert "registry.example:5000/team/greeter:edge" in out
+    index = json.loads((tmp_path / "elsewhere" / "greeter" / "index.json").read_text())
+    refs = [m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"]]
+    assert refs == ["edge-arm64", "edge"]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (["--registry", "Not A Repo"], ExitCode.USAGE, "--registry 'Not A Repo'"),
+        (["--image", "nope"], ExitCode.USAGE, "no [[image]] is named 'nope'"),
+        (["-t", "amd65"], ExitCode.USAGE, "Did you mean 'amd64'?"),
+    ],
+)
+def test_image_usage_errors(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    code: ExitCode,
+    words: str,
+) -> None:
+    project = make_project(tmp_path / "p", ("amd64",))
+    assert main(["image", "-C", str(project.root / "images.toml"), *args]) == code
+    assert words in capsys.readouterr().err
+
+
+def test_unvalidated_binaries_exit_5(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = make_project(tmp_path / "p", ("amd64",), validated=False)
+    assert main(["image", "-C", str(project.root / "images.toml")]) == ExitCode.VALIDATION
+    err = capsys.readouterr().err
+    assert "greeter/amd64" in err
+    assert "factory validate -t amd64" in err
+    assert "Traceback" not in err
