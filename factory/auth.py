@@ -1,0 +1,199 @@
+"""Registry credentials from the Docker client's configuration, as `docker login` leaves them.
+
+The file is ``$DOCKER_CONFIG/config.json`` (default ``~/.docker/config.json``). For a registry
+host, the first of these that knows it answers:
+
+1. ``credHelpers[host]``: run ``docker-credential-<helper> get`` with the server on stdin;
+2. ``credsStore``: the same with the default helper;
+3. ``auths[host]``: ``auth`` (base64 ``user:password``) or ``identitytoken``.
+
+Keys of ``auths`` may be written as ``host``, ``https://host`` or ``https://host/v1/``; they are
+compared by host. Secrets never reach a log: ``Credentials`` hides them from ``repr``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from factory.errors import RegistryError
+
+DOCKER_HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+DOCKER_HUB_SERVER = "https://index.docker.io/v1/"
+"""The key Docker uses for Docker Hub in config.json and for credential helpers."""
+
+HELPER_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Credentials:
+    """A user name and password, or an identity token (OAuth2 refresh token)."""
+
+    username: str = ""
+    password: str = field(default="", repr=False)
+    identity_token: str = field(default="", repr=False)
+    source: str = ""
+    """Where they came from (for messages): `auths in ...`, `docker-credential-pass`."""
+
+
+HelperRunner = Callable[[str, str], "Credentials | None"]
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """The Docker client configuration file this process would use."""
+    env = os.environ if environ is None else environ
+    directory = env.get("DOCKER_CONFIG")
+    if directory:
+        return Path(directory) / "config.json"
+    return Path(env.get("HOME") or Path.home()) / ".docker" / "config.json"
+
+
+def normalize_host(server: str) -> str:
+    """`https://host:5000/v1/` -> `host:5000`; Docker Hub's aliases -> `docker.io`."""
+    text = server.strip()
+    host = urlsplit(text).netloc if "://" in text else text.split("/", 1)[0]
+    host = host.lower()
+    return "docker.io" if host in DOCKER_HUB_HOSTS else host
+
+
+def helper_server(host: str) -> str:
+    """The server name a credential helper is asked about (Docker Hub has its own)."""
+    return DOCKER_HUB_SERVER if normalize_host(host) == "docker.io" else host
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """The parsed config file; an empty one when it does not exist."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as err:
+        raise RegistryError(
+            f"Cannot read the Docker client configuration {path}: {err.strerror}.",
+            hint="Fix its permissions, or point DOCKER_CONFIG at another directory.",
+        ) from None
+    try:
+        document = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError as err:
+        raise RegistryError(
+            f"{path} is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg}).",
+            hint="Fix the file (or log in again with `docker login`).",
+        ) from None
+    if not isinstance(document, dict):
+        raise RegistryError(f"{path} must hold a JSON object.", hint="Fix or remove the file.")
+    return document
+
+
+def decode_auth(value: str, *, where: str) -> tuple[str, str]:
+    """Split an `auths` entry's base64 `user:password`."""
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise RegistryError(
+            f"The `auth` value of {where} is not base64 of `user:password`.",
+            hint="Log in again with `docker login`, or fix the entry.",
+        ) from None
+    user, sep, password = decoded.partition(":")
+    if not sep:
+        raise RegistryError(
+            f"The `auth` value of {where} decodes to no `user:password` pair.",
+            hint="Log in again with `docker login`, or fix the entry.",
+        )
+    return user, password
+
+
+def run_helper(helper: str, server: str) -> Credentials | None:
+    """Ask ``docker-credential-<helper> get`` about ``server``; None when it knows nothing."""
+    program = f"docker-credential-{helper}"
+    try:
+        done = subprocess.run(
+            [program, "get"],
+            input=server,
+            capture_output=True,
+            text=True,
+            timeout=HELPER_TIMEOUT,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise RegistryError(
+            f"The Docker configuration names the credential helper {helper!r}, but "
+            f"{program} is not on PATH.",
+            hint=f"Install {program}, or remove it from credsStore/credHelpers.",
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise RegistryError(
+            f"{program} did not answer within {HELPER_TIMEOUT:.0f} s for {server}.",
+            hint="Unlock the credential store it uses (it may be waiting for a passphrase).",
+        ) from None
+    if done.returncode != 0:
+        said = (done.stdout + done.stderr).strip()
+        if "credentials not found" in said.lower():
+            return None
+        raise RegistryError(
+            f"{program} get failed for {server} (exit {done.returncode}): {said[:300]}",
+            hint="Check the helper's own store, or log in again with `docker login`.",
+        )
+    try:
+        answer = json.loads(done.stdout)
+        username, secret = str(answer["Username"]), str(answer["Secret"])
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise RegistryError(
+            f"{program} get answered for {server} with something other than "
+            '{"Username": ..., "Secret": ...}.',
+            hint="Check the helper's version, or log in again with `docker login`.",
+        ) from None
+    if username == "<token>":
+        return Credentials(identity_token=secret, source=program)
+    return Credentials(username=username, password=secret, source=program)
+
+
+def _auths_entry(auths: Mapping[str, Any], host: str) -> tuple[str, Mapping[str, Any]] | None:
+    for key, entry in auths.items():
+        if normalize_host(key) == host and isinstance(entry, Mapping):
+            return key, entry
+    return None
+
+
+def lookup(
+    host: str,
+    *,
+    path: Path | None = None,
+    helper: HelperRunner = run_helper,
+) -> Credentials | None:
+    """The credentials the Docker configuration holds for registry ``host``, if any."""
+    path = path or config_path()
+    document = load_config(path)
+    wanted = normalize_host(host)
+    helpers = document.get("credHelpers") or {}
+    for key, name in helpers.items() if isinstance(helpers, Mapping) else ():
+        if normalize_host(key) == wanted and name:
+            return helper(str(name), helper_server(wanted))
+    store = document.get("credsStore")
+    if store:
+        found = helper(str(store), helper_server(wanted))
+        if found is not None:
+            return found
+    auths = document.get("auths") or {}
+    match = _auths_entry(auths, wanted) if isinstance(auths, Mapping) else None
+    if match is None:
+        return None
+    key, entry = match
+    where = f"auths[{key!r}] in {path}"
+    if entry.get("identitytoken"):
+        return Credentials(identity_token=str(entry["identitytoken"]), source=where)
+    if entry.get("auth"):
+        user, password = decode_auth(str(entry["auth"]), where=where)
+        return Credentials(username=user, password=password, source=where)
+    if entry.get("username") and entry.get("password"):
+        return Credentials(
+            username=str(entry["username"]), password=str(entry["password"]), source=where
+        )
+    return None
