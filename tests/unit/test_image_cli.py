@@ -91,3 +91,11 @@ def test_unvalidated_binaries_exit_5(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "greeter/amd64" in err
     assert "factory validate -t amd64" in err
     assert "Traceback" not in err
+
+
+def test_the_readme_documents_factory_image() -> None:
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    for words in ("factory image", "--load", "--oci-layout DIR", "--registry REPO", "--tag T"):
+        assert words in readme, words
