@@ -7,7 +7,14 @@ import sys
 import typer
 
 from factory import console
-from factory.cli import config_cmd, doctor_cmd, image_cmd, targets_cmd  # noqa: F401  (register commands)
+from factory.cli import (  # noqa: F401  (register commands)
+    bazel_cmd,
+    config_cmd,
+    doctor_cmd,
+    image_cmd,
+    registry_cmd,
+    targets_cmd,
+)
 from factory.cli.app import app
 from factory.errors import ExitCode, FactoryError
 

@@ -1,0 +1,84 @@
+"""`factory registry start|stop|status` (the local registry) and `factory inspect REF`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from factory import console, engine, inspection, local_registry
+from factory.cli.app import app
+
+registry_app = typer.Typer(
+    help="The local registry (Debian's docker-registry) on a loopback port.",
+    no_args_is_help=True,
+)
+app.add_typer(registry_app, name="registry")
+
+PortOption = Annotated[
+    int, typer.Option("--port", "-p", help="The port on 127.0.0.1.", min=1, max=65535)
+]
+
+
+def _show(statuses: list[local_registry.Status]) -> None:
+    if console.options().json:
+        console.result_json([s.to_json() for s in statuses])
+        return
+    console.table(
+        ["name", "state", "answers", "address", "volume", "image"],
+        [
+            [s.name, s.state, "yes" if s.answers else "no", s.address, s.volume, s.image or "-"]
+            for s in statuses
+        ],
+    )
+
+
+@registry_app.command("start")
+def start(port: PortOption = local_registry.DEFAULT_PORT) -> None:
+    """Build the registry image if needed and run it on 127.0.0.1:PORT (data in a volume)."""
+    status = local_registry.start(engine.client(), port=port)
+    console.info(f"registry: {status.name} answers on http://{status.address}/v2/")
+    _show([status])
+
+
+@registry_app.command("stop")
+def stop(port: PortOption = local_registry.DEFAULT_PORT) -> None:
+    """Stop and remove the registry container; its volume (the pushed images) stays."""
+    stopped = local_registry.stop(engine.client(), port=port)
+    name = local_registry.container_name(port)
+    console.info(f"registry: {'stopped ' + name if stopped else name + ' was not running'}")
+    if console.options().json:
+        console.result_json({"name": name, "stopped": stopped})
+
+
+@registry_app.command("status")
+def status() -> None:
+    """The local registries factory manages: state, address, whether /v2/ answers."""
+    _show(local_registry.statuses(engine.client()))
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024:.1f} KiB" if n < 1 << 20 else f"{n / (1 << 20):.1f} MiB"
+
+
+@app.command("inspect")
+def inspect_command(
+    ref: Annotated[str, typer.Argument(help="host[:port]/repository[:tag|@digest]")],
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Allow plain HTTP / unverified TLS (non-loopback).")
+    ] = False,
+) -> None:
+    """Show what a registry serves for REF: the index's platforms, digests and sizes."""
+    found = inspection.inspect(ref, insecure=insecure)
+    if console.options().json:
+        console.result_json(found.to_json())
+        return
+    kind = "index" if found.is_index else "manifest"
+    console.result(f"{found.reference}  ({kind}, {found.size} bytes)")
+    console.table(
+        ["platform", "digest", "manifest", "image"],
+        [
+            [e.platform or "-", e.digest, f"{e.manifest_size} B", _size(e.image_size)]
+            for e in found.entries
+        ],
+    )
