@@ -14,6 +14,7 @@ from factory import targets as target_table
 from factory.assemble import LayoutResult, assemble, dist_dir
 from factory.cli.app import app, load_config
 from factory.errors import UsageError
+from factory.registry import PushResult, push_layout
 
 RESULT_SCHEMA = "factory.image/v1"
 
@@ -58,6 +59,17 @@ def image_command(
             "--load", help="Load the host's image into the local Docker engine (for docker run)."
         ),
     ] = False,
+    push: Annotated[
+        bool,
+        typer.Option("--push", help="Push each layout to its repository (index tags last)."),
+    ] = False,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Allow plain HTTP to a registry that is not on a loopback address.",
+        ),
+    ] = False,
 ) -> None:
     """Assemble one FROM-scratch image per target and one index per image, as OCI layouts.
 
@@ -74,10 +86,21 @@ def image_command(
     loaded = [dockerload.load(result) for result in results] if load else []
     for item in loaded:
         console.info(f"loaded {item.image} ({item.target}) as {', '.join(item.references)}")
+    pushed: list[PushResult] = []
+    if push:
+        for result in results:
+            console.info(f"pushing {result.image} to {result.repository}")
+            pushed.append(
+                push_layout(
+                    result.path,
+                    result.repository,
+                    insecure=insecure or config.registry.insecure,
+                )
+            )
     if console.options().json:
-        console.result_json(summary_json(results, loaded))
+        console.result_json(summary_json(results, loaded, pushed))
     else:
-        show_summary(results)
+        show_summary(results, pushed)
 
 
 def with_registry(config: cfg.Config, repository: str) -> cfg.Config:
@@ -95,16 +118,19 @@ def with_registry(config: cfg.Config, repository: str) -> cfg.Config:
 
 
 def summary_json(
-    results: list[LayoutResult], loaded: list[dockerload.LoadResult]
+    results: list[LayoutResult],
+    loaded: list[dockerload.LoadResult],
+    pushed: list[PushResult],
 ) -> dict[str, Any]:
     return {
         "schema": RESULT_SCHEMA,
         "images": [r.to_json() for r in results],
         "loaded": [item.to_json() for item in loaded],
+        "pushed": [item.to_json() for item in pushed],
     }
 
 
-def show_summary(results: list[LayoutResult]) -> None:
+def show_summary(results: list[LayoutResult], pushed: list[PushResult]) -> None:
     rows = [
         [
             r.image,
@@ -122,6 +148,11 @@ def show_summary(results: list[LayoutResult]) -> None:
         console.result(f"{r.image}: index {r.index.digest} in {r.path}")
         for tag in r.tags:
             console.result(f"  {r.repository}:{tag}")
+    for p in pushed:
+        uploaded = f"{_size(p.bytes_uploaded)} uploaded" if p.bytes_uploaded else "nothing uploaded"
+        console.result(f"pushed {p.repository} ({uploaded}):")
+        for index in p.indexes:
+            console.result(f"  {p.repository}:{index.tag} = {index.reference}")
 
 
 def _size(size: int) -> str:

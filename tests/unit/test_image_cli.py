@@ -99,3 +99,44 @@ def test_the_readme_documents_factory_image() -> None:
     readme = (ROOT / "README.md").read_text()
     for words in ("factory image", "--load", "--oci-layout DIR", "--registry REPO", "--tag T"):
         assert words in readme, words
+
+
+def test_push_sends_each_layout_to_its_repository(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from factory import registry
+    from factory.cli import image_cmd
+
+    calls: list[tuple[Path, str, bool]] = []
+
+    def fake_push(layout: Path, repository: str, *, insecure: bool) -> registry.PushResult:
+        calls.append((layout, repository, insecure))
+        return registry.PushResult(
+            repository=repository,
+            indexes=(
+                registry.PushedIndex(
+                    tag="latest", digest="sha256:ab", size=9, reference=f"{repository}@sha256:ab"
+                ),
+            ),
+            manifests=(),
+            bytes_uploaded=2048,
+            blobs_uploaded=3,
+            blobs_skipped=0,
+            blobs_mounted=0,
+        )
+
+    monkeypatch.setattr(image_cmd, "push_layout", fake_push)
+    project = make_project(tmp_path / "p", ("amd64",))
+    config = str(project.root / "images.toml")
+    assert main(["image", "-C", config, "--push", "--registry", "reg.example/team"]) == 0
+    out = capsys.readouterr().out
+    assert calls == [(project.dist / "oci" / "greeter", "reg.example/team/greeter", False)]
+    assert "pushed reg.example/team/greeter (2.0 KiB uploaded):" in out
+    assert "reg.example/team/greeter:latest = reg.example/team/greeter@sha256:ab" in out
+
+    assert main(["image", "-C", config, "--push", "--insecure", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert calls[-1][1:] == ("127.0.0.1:5000/factory-test/greeter", True)
+    [pushed] = document["pushed"]
+    assert pushed["bytes_uploaded"] == 2048
+    assert pushed["indexes"][0]["reference"].endswith("@sha256:ab")
