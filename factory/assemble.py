@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from factory import config as cfg
-from factory import console, oci, provenance
+from factory import console, fsutil, oci, provenance
 from factory.errors import ConfigError, UsageError, ValidationError
 from factory.targets import TARGETS, Target
 
@@ -362,7 +362,8 @@ def assemble_image(
         for i in images
     ] + [index.descriptor(annotations={oci.REF_NAME: tag}) for tag in tags]
     path = out_dir / image.name
-    oci.write_layout(path, blobs=[*blobs.values(), index], refs=refs)
+    with fsutil.exclusive(out_dir / f".{image.name}.lock", what=f"the layout {path}"):
+        oci.write_layout(path, blobs=[*blobs.values(), index], refs=refs)
     return LayoutResult(
         image=image.name,
         path=path,
