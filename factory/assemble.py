@@ -213,7 +213,7 @@ def extra_files(image: cfg.ImageConfig, *, ca_bundle: Path) -> ExtraFiles:
             data = ca_bundle.read_bytes()
         except OSError as err:
             raise ConfigError(
-                f"Image {image.name!r} asks for CA certificates (files.ca_certificates = true) "
+                f"Image {image.name!r} asks for CA certificates (files.ca_certificates = true), "
                 f"but {ca_bundle} cannot be read ({err.strerror}). Install Debian's "
                 "ca-certificates package on this host, or set files.ca_certificates = false."
             ) from None
@@ -225,20 +225,23 @@ def extra_files(image: cfg.ImageConfig, *, ca_bundle: Path) -> ExtraFiles:
     return ExtraFiles(files=tuple(files), ca_origin=origin)
 
 
-def _check_image(image: cfg.ImageConfig) -> str:
+def _check_image(image: cfg.ImageConfig, source: Path) -> str:
     """The binary's path inside the image (the entrypoint's first word), checked."""
+    where = f"{source}: image {image.name!r}"
     entry = image.resolved_entrypoint[0]
     if not entry.startswith("/") or entry.endswith("/") or ".." in entry.split("/"):
         raise ConfigError(
-            f"Image {image.name!r}: entrypoint[0] {entry!r} must be the absolute path the "
-            f'binary gets inside the image. Write e.g. entrypoint = ["/{image.binary}"].'
+            f"{where}: `entrypoint` {entry!r} must start with the absolute path the binary "
+            f'gets inside the image. Write e.g. entrypoint = ["/{image.binary}"].'
         )
-    if image.user and not image.user.split(":")[0].isdigit() and not image.files.passwd:
-        raise ConfigError(
-            f"Image {image.name!r}: user {image.user!r} is a name, but the image has no "
-            "/etc/passwd to look it up in. Set files.passwd = true, or write "
-            f'user = "{NONROOT_UID}:{NONROOT_UID}".'
-        )
+    names = {"root", "nonroot"} if image.files.passwd else set()
+    for part in (image.user or "").split(":"):
+        if part and not part.isdigit() and part not in names:
+            known = "it knows only root and nonroot" if names else "the image has no /etc/passwd"
+            raise ConfigError(
+                f"{where}: `user` {image.user!r} names {part!r}, but {known}. Write "
+                f'user = "{NONROOT_UID}:{NONROOT_UID}" (or "nonroot" with files.passwd = true).'
+            )
     return entry
 
 
@@ -277,7 +280,10 @@ def _target_image(
     try:
         layer = oci.make_layer(files, mtime=created)
     except ValueError as err:
-        raise ConfigError(f"Image {image.name!r}: {err}. Change its entrypoint.") from None
+        raise ConfigError(
+            f"Image {image.name!r}: {err}. Change its `entrypoint` so the binary does not "
+            "collide with the files the image adds."
+        ) from None
     if oci.sha256_digest(files[0].data) != f"sha256:{binary.sha256}":
         raise ValidationError(
             f"{binary.path} changed while it was being packed. Run `factory build` and "
@@ -327,7 +333,7 @@ def assemble_image(
     tags = tuple(tags) if tags else image.tags
     ordered = index_order(targets)
     _check_tags(tags, ordered)
-    entry = _check_image(image)
+    entry = _check_image(image, config.source)
     binaries = find_binaries(dist, image, ordered)
     check_validated(binaries, dist / "report.json")
     _warn_missing_baselines(image, ordered)

@@ -277,11 +277,16 @@ def test_image_settings_that_cannot_work_are_config_errors(tmp_path: Path) -> No
     project = make_project(tmp_path / "p", ("amd64",))
     ca = write_ca_bundle(tmp_path / "ca.crt")
     for changes, problem in (
-        ({"entrypoint": ("greet",)}, "must be the absolute path"),
+        ({"user": "nonroot"}, None),
+        ({"entrypoint": ("greet",)}, "`entrypoint` .greet. must start with the absolute path"),
         ({"entrypoint": ("/etc/passwd",)}, "given twice"),
         ({"user": "nonroot", "files": cfg.FilesConfig(passwd=False)}, "no /etc/passwd"),
+        ({"user": "65532:staff"}, "names 'staff', but it knows only root and nonroot"),
     ):
         config = _with_image(project, **changes)
+        if problem is None:
+            asm.assemble(config, config.image, None, tmp_path / "oci", ca_bundle=ca, environ=EPOCH)
+            continue
         with pytest.raises(ConfigError, match=problem):
             asm.assemble(config, config.image, None, tmp_path / "oci", ca_bundle=ca, environ=EPOCH)
     config = _with_image(project, files=cfg.FilesConfig(ca_certificates=True))
