@@ -14,6 +14,7 @@ from factory import targets as target_table
 from factory.assemble import LayoutResult, assemble, dist_dir
 from factory.cli.app import app, load_config
 from factory.errors import UsageError
+from factory.local_registry import ensure_local_registry
 from factory.registry import PushResult, push_layout
 
 RESULT_SCHEMA = "factory.image/v1"
@@ -89,6 +90,7 @@ def image_command(
     pushed: list[PushResult] = []
     if push:
         for result in results:
+            ensure_local_registry(result.repository)
             console.info(f"pushing {result.image} to {result.repository}")
             pushed.append(
                 push_layout(

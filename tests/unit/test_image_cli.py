@@ -126,6 +126,8 @@ def test_push_sends_each_layout_to_its_repository(
         )
 
     monkeypatch.setattr(image_cmd, "push_layout", fake_push)
+    started: list[str] = []
+    monkeypatch.setattr(image_cmd, "ensure_local_registry", started.append)
     project = make_project(tmp_path / "p", ("amd64",))
     config = str(project.root / "images.toml")
     assert main(["image", "-C", config, "--push", "--registry", "reg.example/team"]) == 0
@@ -137,6 +139,7 @@ def test_push_sends_each_layout_to_its_repository(
     assert main(["image", "-C", config, "--push", "--insecure", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert calls[-1][1:] == ("127.0.0.1:5000/factory-test/greeter", True)
+    assert started == ["reg.example/team/greeter", "127.0.0.1:5000/factory-test/greeter"]
     [pushed] = document["pushed"]
     assert pushed["bytes_uploaded"] == 2048
     assert pushed["indexes"][0]["reference"].endswith("@sha256:ab")
