@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import platform
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from factory import config as cfg
 from factory import targets as target_table
@@ -49,6 +54,8 @@ repository = "https://example.org/greet"
 """
 
 GREETING = "Hello from {target}\n"
+HOST_TARGET = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), "amd64")
+"""The baseline target this machine runs natively."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,3 +113,18 @@ def write_report(project: Project, results: list[dict[str, object]]) -> None:
 def write_ca_bundle(path: Path) -> Path:
     path.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
     return path
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command that must succeed; a failure shows its output."""
+    proc = subprocess.run(args, capture_output=True, text=True, check=False, env=env, timeout=600)
+    assert proc.returncode == 0, f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def factory_json(*args: str) -> tuple[dict[str, Any], str]:
+    """Run the real CLI with --json (SOURCE_DATE_EPOCH fixed): its document and its stderr."""
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}
+    proc = run(sys.executable, "-m", "factory", "--json", *args, env=env)
+    document: dict[str, Any] = json.loads(proc.stdout)
+    return document, proc.stderr

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
 import shutil
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,10 +13,9 @@ from typing import Any
 import docker
 import pytest
 
-from tests.imagekit import GREETING, Project, make_project
+from tests.imagekit import GREETING, HOST_TARGET, Project, factory_json, make_project, run
 
 TARGETS = ("arm64_v9a", "amd64_v3", "arm64", "amd64")
-HOST_TARGET = {"x86_64": "amd64", "aarch64": "arm64"}[platform.machine()]
 
 
 def tool(name: str) -> str:
@@ -28,19 +23,6 @@ def tool(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed: `apt-get install {name}` (.ci/run installs it).")
     return path
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(args, capture_output=True, text=True, check=False, env=env, timeout=300)
-    assert proc.returncode == 0, f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-    return proc
-
-
-def factory(*args: str) -> dict[str, Any]:
-    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}
-    proc = run(sys.executable, "-m", "factory", "--json", *args, env=env)
-    document: dict[str, Any] = json.loads(proc.stdout)
-    return document
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,7 +38,7 @@ class Assembled:
 @pytest.fixture(scope="module")
 def assembled(tmp_path_factory: pytest.TempPathFactory) -> Assembled:
     project = make_project(tmp_path_factory.mktemp("image"), TARGETS)
-    summary = factory("image", "-C", str(project.root / "images.toml"))
+    summary, _ = factory_json("image", "-C", str(project.root / "images.toml"))
     [image] = summary["images"]
     return Assembled(project=project, layout=Path(image["layout"]), summary=image)
 
@@ -143,7 +125,7 @@ def repository() -> Iterator[str]:
 
 
 def test_load_then_docker_run_prints_the_greeting(assembled: Assembled, repository: str) -> None:
-    summary = factory(
+    summary, _ = factory_json(
         "image",
         "-C",
         str(assembled.project.root / "images.toml"),

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import platform
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,22 +14,15 @@ import docker.errors
 import pytest
 
 from factory import local_registry
-from tests.imagekit import GREETING, make_project
+from tests.imagekit import GREETING, HOST_TARGET, factory_json, make_project, run
 
 TARGETS = ("amd64", "amd64_v3", "arm64")
-HOST_TARGET = {"x86_64": "amd64", "aarch64": "arm64"}[platform.machine()]
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(args, capture_output=True, text=True, check=False, env=env, timeout=600)
-    assert proc.returncode == 0, f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-    return proc
 
 
 @pytest.fixture
@@ -50,22 +39,8 @@ def port() -> Iterator[int]:
 
 
 def _push(project_root: Path, repository: str) -> tuple[dict[str, Any], str]:
-    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}
-    proc = _run(
-        sys.executable,
-        "-m",
-        "factory",
-        "image",
-        "--json",
-        "-C",
-        str(project_root / "images.toml"),
-        "--push",
-        "--registry",
-        repository,
-        env=env,
-    )
-    document: dict[str, Any] = json.loads(proc.stdout)
-    return document, proc.stderr
+    config = str(project_root / "images.toml")
+    return factory_json("image", "-C", config, "--push", "--registry", repository)
 
 
 def test_push_starts_the_local_registry_and_docker_runs_what_it_pulls(
@@ -83,7 +58,7 @@ def test_push_starts_the_local_registry_and_docker_runs_what_it_pulls(
     assert by_tag["latest"]["digest"] == image["index_digest"]
     assert by_tag["latest"]["reference"] == f"{registry}/it/greeter@{image['index_digest']}"
 
-    raw = _run(
+    raw = run(
         "skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{registry}/it/greeter:latest"
     ).stdout
     index = json.loads(raw)
@@ -96,7 +71,7 @@ def test_push_starts_the_local_registry_and_docker_runs_what_it_pulls(
         ).read_bytes()
     )
     v3 = json.loads(
-        _run(
+        run(
             "skopeo",
             "inspect",
             "--tls-verify=false",
@@ -108,11 +83,11 @@ def test_push_starts_the_local_registry_and_docker_runs_what_it_pulls(
     )
 
     reference = f"{registry}/it/greeter:latest"
-    _run("docker", "pull", "-q", reference)
-    assert _run("docker", "run", "--rm", reference).stdout == GREETING.format(target=HOST_TARGET)
+    run("docker", "pull", "-q", reference)
+    assert run("docker", "run", "--rm", reference).stdout == GREETING.format(target=HOST_TARGET)
     if HOST_TARGET == "amd64":
-        _run("docker", "pull", "-q", "--platform", "linux/amd64/v3", reference)
-        out = _run("docker", "run", "--rm", "--platform", "linux/amd64/v3", reference).stdout
+        run("docker", "pull", "-q", "--platform", "linux/amd64/v3", reference)
+        out = run("docker", "run", "--rm", "--platform", "linux/amd64/v3", reference).stdout
         assert out == GREETING.format(target="amd64_v3")
 
     again, stderr = _push(project.root, f"{registry}/it")
