@@ -32,7 +32,33 @@ def test_image_json_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert image["repository"] == "127.0.0.1:5000/factory-test/greeter"
     assert image["index_digest"].startswith("sha256:")
     assert [t["target"] for t in image["targets"]] == ["amd64", "arm64"]
-    assert set(image["targets"][0]) >= {"manifest_digest", "manifest_size", "layer_size"}
+    # the keys of factory.image/v1 are locked: scripts read them
+    assert list(document) == ["schema", "images", "loaded", "pushed"]
+    assert list(image) == [
+        "image",
+        "layout",
+        "repository",
+        "tags",
+        "index_digest",
+        "index_size",
+        "size",
+        "targets",
+        "provenance",
+        "ca_certificates",
+    ]
+    assert list(image["targets"][0]) == [
+        "target",
+        "platform",
+        "tag_suffix",
+        "manifest_digest",
+        "manifest_size",
+        "config_digest",
+        "layer_digest",
+        "layer_size",
+        "binary_sha256",
+        "binary_size",
+    ]
+    assert list(image["provenance"]) == ["created", "created_from", "revision", "source", "version"]
     assert image["ca_certificates"].startswith(str(tmp_path / "ca.crt"))
 
 
