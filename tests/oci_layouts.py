@@ -105,7 +105,7 @@ def write_layout(
         descriptors.append(
             {"mediaType": MANIFEST, "digest": digest, "size": len(manifest), "platform": platform}
         )
-    blob_bytes = sum(len(b) for b in blobs.values())
+    blob_bytes = sum(len(b) for b in blobs.values()) - sum(d["size"] for d in descriptors)
     index = _json({"schemaVersion": 2, "mediaType": INDEX, "manifests": descriptors})
     index_digest = put(index)
     entries = [

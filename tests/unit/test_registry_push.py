@@ -1,0 +1,186 @@
+"""push_layout against the in-memory registry: order, no double uploads, mounts, chunks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from factory import registry
+from factory.errors import ExitCode, RegistryError
+from factory.transport import RetryPolicy
+from tests.fake_http import Reply, Request, serve
+from tests.fake_registry import FakeRegistry
+from tests.oci_layouts import INDEX, write_layout
+
+NO_WAIT = RetryPolicy(attempts=3, base_delay=0.0)
+
+
+@pytest.fixture(autouse=True)
+def _forget_blob_locations() -> Iterator[None]:
+    registry._KNOWN_BLOBS.clear()
+    yield
+    registry._KNOWN_BLOBS.clear()
+
+
+def _push(
+    layout: Path,
+    address: str,
+    repo: str = "factory/hello",
+    *,
+    mount_from: tuple[str, ...] = (),
+    chunk_size: int = registry.DEFAULT_CHUNK_SIZE,
+    log: Callable[[str], None] = print,
+) -> registry.PushResult:
+    return registry.push_layout(
+        layout,
+        f"{address}/{repo}",
+        policy=NO_WAIT,
+        mount_from=mount_from,
+        chunk_size=chunk_size,
+        log=log,
+    )
+
+
+def test_a_push_sends_blobs_then_manifests_then_target_tags_then_the_index(tmp_path: Path) -> None:
+    built = write_layout(tmp_path / "layout")
+    fake = FakeRegistry()
+    with serve(fake) as server:
+        result = _push(built.path, server.address)
+    puts = [r for r in server.requests if r.method == "PUT"]
+    manifest_puts = [r.path.rsplit("/", 1)[1] for r in puts if "/manifests/" in r.path]
+    blob_puts = [i for i, r in enumerate(puts) if "/blobs/" in r.path]
+    assert blob_puts == list(range(len(blob_puts))), "every blob before any manifest"
+    assert manifest_puts[:3] == list(built.manifest_digests.values())
+    assert manifest_puts[3:] == ["latest-amd64", "latest-arm64", "latest-amd64-v3", "latest"]
+    assert server.requests[-1].method == "GET"
+    assert server.requests[-1].path.endswith("/manifests/latest")
+    assert result.bytes_uploaded == built.blob_bytes
+    assert result.blobs_uploaded == 6
+    assert result.indexes[0].digest == built.index_digest
+    assert result.indexes[0].reference == f"{server.address}/factory/hello@{built.index_digest}"
+    assert [m.platform for m in result.manifests] == [
+        "linux/amd64",
+        "linux/arm64",
+        "linux/amd64/v3",
+    ]
+    assert result.manifests[2].tags == ("latest-amd64-v3",)
+    media, stored = fake.manifests["factory/hello"]["latest"]
+    assert media == INDEX
+    assert json.loads(stored)["manifests"][0]["platform"] == {
+        "os": "linux",
+        "architecture": "amd64",
+    }
+
+
+def test_every_blob_is_checked_with_head_before_an_upload(tmp_path: Path) -> None:
+    built = write_layout(tmp_path / "layout")
+    with serve(FakeRegistry()) as server:
+        _push(built.path, server.address)
+    for i, request in enumerate(server.requests):
+        if request.method == "POST":
+            heads = [r for r in server.requests[:i] if r.method == "HEAD" and "/blobs/" in r.path]
+            assert heads, "a POST without a HEAD before it"
+
+
+def test_a_second_push_uploads_no_blob_bytes(tmp_path: Path) -> None:
+    built = write_layout(tmp_path / "layout")
+    with serve(FakeRegistry()) as server:
+        _push(built.path, server.address)
+        registry._KNOWN_BLOBS.clear()
+        first = len(server.requests)
+        again = _push(built.path, server.address)
+        second = server.requests[first:]
+    assert again.bytes_uploaded == 0
+    assert again.blobs_skipped == 6
+    assert again.blobs_uploaded == again.blobs_mounted == 0
+    assert not [r for r in second if r.method in ("POST", "PATCH")]
+    assert not [r for r in second if r.method == "PUT" and "sha256:" in r.path]
+
+
+def test_blobs_are_mounted_from_a_hinted_sibling_repository(tmp_path: Path) -> None:
+    built = write_layout(tmp_path / "layout")
+    with serve(FakeRegistry()) as server:
+        _push(built.path, server.address, "factory/one")
+        registry._KNOWN_BLOBS.clear()
+        start = len(server.requests)
+        result = _push(built.path, server.address, "factory/two", mount_from=("factory/one",))
+        mounts = [r for r in server.requests[start:] if r.param("mount")]
+    assert result.blobs_mounted == 6
+    assert result.bytes_uploaded == 0
+    assert {r.param("from") for r in mounts} == {"factory/one"}
+
+
+def test_repositories_pushed_earlier_in_this_process_are_mount_sources(tmp_path: Path) -> None:
+    built = write_layout(tmp_path / "layout")
+    with serve(FakeRegistry()) as server:
+        _push(built.path, server.address, "factory/one")
+        result = _push(built.path, server.address, "factory/two")
+    assert result.blobs_mounted == 6
+
+
+def test_big_blobs_go_in_chunks_and_a_refused_chunk_resumes_at_the_registry_offset(
+    tmp_path: Path,
+) -> None:
+    built = write_layout(
+        tmp_path / "layout", targets=(("amd64", "amd64", None),), payload_size=9000
+    )
+    fake = FakeRegistry(refuse_chunk_once=True)
+    messages: list[str] = []
+    with serve(fake) as server:
+        result = _push(built.path, server.address, chunk_size=2048, log=messages.append)
+    patches = [r for r in server.requests if r.method == "PATCH"]
+    assert len(patches) >= 5
+    assert any("resuming the upload at byte" in m for m in messages)
+    assert result.blobs_uploaded == 2
+    layer = max(fake.blobs["factory/hello"].values(), key=len)
+    assert len(layer) > 9000
+
+
+def test_a_registry_serving_other_bytes_for_the_index_fails_the_push(tmp_path: Path) -> None:
+    built = write_layout(tmp_path / "layout")
+    fake = FakeRegistry()
+
+    def tampering(request: Request) -> Reply | None:
+        if request.method == "GET" and request.path.endswith("/manifests/latest"):
+            return Reply(status=200, headers={"Content-Type": INDEX}, body=b'{"other":1}')
+        return fake(request)
+
+    with serve(tampering) as server, pytest.raises(RegistryError) as caught:
+        _push(built.path, server.address)
+    assert built.index_digest in caught.value.message
+    assert caught.value.exit_code == ExitCode.REGISTRY
+
+
+def test_a_refused_manifest_names_the_registry_error(tmp_path: Path) -> None:
+    built = write_layout(tmp_path / "layout")
+    fake = FakeRegistry()
+
+    def refusing(request: Request) -> Reply | None:
+        if request.method == "PUT" and "/manifests/" in request.path:
+            return Reply(status=400, body=b'{"errors":[{"code":"MANIFEST_INVALID","message":"x"}]}')
+        return fake(request)
+
+    with serve(refusing) as server, pytest.raises(RegistryError) as caught:
+        _push(built.path, server.address)
+    assert "MANIFEST_INVALID" in str(caught.value)
+
+
+def test_the_json_summary_keys_are_stable(tmp_path: Path) -> None:
+    built = write_layout(tmp_path / "layout")
+    with serve(FakeRegistry()) as server:
+        document = _push(built.path, server.address).to_json()
+    assert list(document) == [
+        "repository",
+        "indexes",
+        "manifests",
+        "bytes_uploaded",
+        "manifest_bytes",
+        "blobs_uploaded",
+        "blobs_skipped",
+        "blobs_mounted",
+    ]
+    assert list(document["indexes"][0]) == ["tag", "digest", "size", "reference"]
+    assert list(document["manifests"][0]) == ["digest", "size", "media_type", "platform", "tags"]
