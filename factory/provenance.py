@@ -1,8 +1,9 @@
 """Where an image comes from: its time, git revision, source URL and package version.
 
 The time stamps every layer entry, config and annotation, so it must not change between two
-assemblies of the same inputs: it is SOURCE_DATE_EPOCH when set, else the commit time of the
-workspace's git HEAD, else the Unix epoch (0).
+assemblies of the same inputs: it is SOURCE_DATE_EPOCH when set, else the commit time of the last
+git commit that touched the workspace (HEAD's when none did), else the Unix epoch (0). The
+revision is that same commit.
 """
 
 from __future__ import annotations
@@ -45,16 +46,14 @@ def collect(
 ) -> Provenance:
     """The provenance of `package` in the Cargo workspace at `workspace`."""
     env = os.environ if environ is None else environ
-    revision = _git(workspace, "rev-parse", "HEAD")
+    revision, commit_time = last_commit(workspace)
     epoch = source_date_epoch(env)
     if epoch is not None:
         created, created_from = epoch, "SOURCE_DATE_EPOCH"
+    elif revision is not None and commit_time is not None:
+        created, created_from = commit_time, f"git commit {revision[:12]}"
     else:
-        commit_time = _git(workspace, "log", "-1", "--format=%ct")
-        if commit_time is not None and commit_time.isdigit() and revision:
-            created, created_from = int(commit_time), f"git commit {revision[:12]}"
-        else:
-            created, created_from = 0, "none (no SOURCE_DATE_EPOCH, no git commit)"
+        created, created_from = 0, "none (no SOURCE_DATE_EPOCH, no git commit)"
     package_table = cargo_package(workspace, package)
     source = _without_credentials(_git(workspace, "remote", "get-url", "origin"))
     return Provenance(
@@ -64,6 +63,19 @@ def collect(
         source=source or package_table.get("repository"),
         version=package_table.get("version"),
     )
+
+
+def last_commit(workspace: Path) -> tuple[str | None, int | None]:
+    """The last commit that touched the workspace (else HEAD) and its commit time.
+
+    Commits elsewhere in the repository change neither, so they do not change the digests.
+    """
+    for args in (("--", "."), ()):
+        out = _git(workspace, "log", "-1", "--format=%H %ct", *args)
+        if out:
+            sha, _, stamp = out.partition(" ")
+            return sha, int(stamp) if stamp.isdigit() else None
+    return None, None
 
 
 def source_date_epoch(env: Mapping[str, str]) -> int | None:

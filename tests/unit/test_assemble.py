@@ -204,6 +204,10 @@ def test_the_commit_time_and_revision_when_there_is_no_source_date_epoch(tmp_pat
     head = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=project.root, capture_output=True, text=True, check=True
     ).stdout.strip()
+    # a later commit outside the workspace changes neither the time nor the revision
+    later = {**env, "GIT_COMMITTER_DATE": "@1650000000 +0000"}
+    for args in (["add", "images.toml"], ["commit", "-q", "-m", "y"]):
+        subprocess.run(["git", *args], cwd=project.root, env=later, check=True)
     result = _assemble(project, tmp_path / "oci", environ={})
     assert result.provenance.created == 1600000000
     assert result.provenance.revision == head
