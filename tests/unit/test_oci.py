@@ -164,3 +164,13 @@ def test_read_blob_checks_the_digest(tmp_path: Path) -> None:
     (tmp_path / "l" / "blobs" / "sha256" / blob.digest.removeprefix("sha256:")).write_bytes(b"x")
     with pytest.raises(ValueError, match="does not match"):
         oci.read_blob(tmp_path / "l", blob.digest)
+
+
+def test_layer_tar_bytes_are_pinned() -> None:
+    """The tar bytes of a known input never change: a change here changes every digest users
+    have pushed (a new Python's tarfile, an edit of layer_tar): make it on purpose or not at all."""
+    tar = oci.layer_tar(_files(), mtime=1234)
+    assert len(tar) == 10240
+    assert oci.sha256_digest(tar) == (
+        "sha256:1b56fa68428efe815fe51b96fae0f4ae8e0be76385fff26771a534afdd9b0222"
+    )
