@@ -298,7 +298,7 @@ def audit(facts: ElfFacts, target: Target, *, profile: str = "opt") -> tuple[Fin
         what = "no PT_GNU_STACK header" if facts.stack == "absent" else "an executable stack"
         error("exec-stack", f"{what}: the stack must be non-executable")
     if facts.libc == "glibc":
-        error("libc", f"linked with glibc, not musl: {'; '.join(facts.libc_evidence)}")
+        error("libc", f"linked with glibc, not musl: {'; '.join(facts.libc_evidence[:2])}")
     elif facts.libc == "unknown":
         findings.append(
             Finding(
