@@ -27,23 +27,31 @@ def image_command(
         typer.Option(
             "--target",
             "-t",
+            metavar="TARGET",
             help="Targets to pack (names, `all`, globs, OCI platforms); default: each image's.",
         ),
     ] = None,
     image: Annotated[
         list[str] | None,
-        typer.Option("--image", help="Only these images of images.toml (repeatable)."),
+        typer.Option(
+            "--image", metavar="NAME", help="Only these images of images.toml (repeatable)."
+        ),
     ] = None,
     tag: Annotated[
         list[str] | None,
-        typer.Option("--tag", help="Tags of the index instead of the images' `tags` (repeatable)."),
+        typer.Option(
+            "--tag",
+            metavar="T",
+            help="Tags of the index instead of the images' `tags` (repeatable).",
+        ),
     ] = None,
     registry: Annotated[
         str | None,
         typer.Option(
             "--registry",
             metavar="REPO",
-            help="Repository prefix instead of [registry].repository: images are REPO/<name>.",
+            help="Repository prefix instead of images.toml's registry.repository: images go to "
+            "REPO/<name>.",
         ),
     ] = None,
     oci_layout: Annotated[
