@@ -1,16 +1,40 @@
-"""The Docker engine, through docker-py: one place that knows how to reach it."""
+"""The Docker engine, through docker-py: one place that knows how to reach it.
+
+Everything factory creates in the engine carries ``org.factory.managed=true``; containers also
+carry ``org.factory.session=<id>`` (one id per factory process) so leftovers of a crashed run can
+be told from a running one. docker-py's sharp edges are wrapped here: ``exec_run`` never raises
+(``Container.run`` does, with the command's stderr), and a container that fails to start is
+removed before the error propagates.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import tarfile
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Final
+
 import docker
 import docker.errors
+import requests
 
-from factory.errors import EngineError
+from factory.errors import EngineError, FactoryError
 
 LABEL = "org.factory.managed"
 """Every image, container and volume factory creates carries this label (value "true")."""
 
+SESSION_LABEL: Final = "org.factory.session"
+SESSION_ID: Final = uuid.uuid4().hex[:12]
+"""This factory process's id, on every container it creates."""
+
 MIN_API_VERSION = (1, 41)
+
+Sink = Callable[[str], None]
 
 
 def client() -> docker.DockerClient:
@@ -18,7 +42,7 @@ def client() -> docker.DockerClient:
     try:
         engine = docker.from_env(timeout=600)
         engine.ping()
-    except docker.errors.DockerException as err:
+    except (docker.errors.DockerException, requests.RequestException) as err:
         raise EngineError(
             f"The Docker engine does not answer ({err}).",
             hint="Start it (e.g. `sudo systemctl start docker`), or point DOCKER_HOST at a "
@@ -31,3 +55,223 @@ def api_version(engine: docker.DockerClient) -> tuple[int, int]:
     raw = str(engine.version().get("ApiVersion", "0.0"))
     major, _, minor = raw.partition(".")
     return int(major), int(minor or 0)
+
+
+def labels(**extra: str) -> dict[str, str]:
+    """factory's labels for something it creates in the engine."""
+    return {LABEL: "true", **{f"org.factory.{k}": v for k, v in extra.items()}}
+
+
+class CommandError(FactoryError):
+    """A command inside a container exited non-zero (re-raised by callers as their own kind)."""
+
+    def __init__(self, message: str, *, exit_code: int, stdout: str, stderr: str) -> None:
+        super().__init__(message)
+        self.command_exit_code = exit_code
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mount:
+    """A named volume or a host directory mounted into a container."""
+
+    source: str
+    """A volume name, or an absolute host path when ``bind`` is true."""
+    target: str
+    read_only: bool = False
+    bind: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContainerSpec:
+    """What a builder container needs: its image, mounts, network and environment."""
+
+    image: str
+    purpose: str
+    """A short word for its name and labels: `fetch`, `build`, `check`."""
+    mounts: tuple[Mount, ...] = ()
+    network: bool = False
+    environment: Mapping[str, str] = field(default_factory=dict)
+    workdir: str = "/"
+
+
+def _tail(text: str, limit: int = 6000) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else "…\n" + text[-limit:]
+
+
+class Container:
+    """A running container; commands run in it with ``run``."""
+
+    def __init__(self, engine: docker.DockerClient, container: Any, spec: ContainerSpec) -> None:
+        self._engine = engine
+        self._container = container
+        self.spec = spec
+
+    @property
+    def name(self) -> str:
+        return str(self._container.name)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        environment: Mapping[str, str] | None = None,
+        workdir: str | None = None,
+        on_output: Sink | None = None,
+        check: bool = True,
+        what: str | None = None,
+    ) -> ExecResult:
+        """Run ``argv``; raise CommandError (with its stderr) on a non-zero exit if ``check``.
+
+        ``on_output`` receives each line of stdout and stderr as it arrives.
+        """
+        api = self._engine.api
+        try:
+            created = api.exec_create(
+                self._container.id,
+                list(argv),
+                environment=dict(environment or {}),
+                workdir=workdir or self.spec.workdir,
+            )
+            stream = api.exec_start(created["Id"], stream=True, demux=True)
+            out, err = _collect(stream, on_output)
+            code = int(api.exec_inspect(created["Id"]).get("ExitCode") or 0)
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise EngineError(
+                f"The engine failed while running `{' '.join(argv)}` in {self.name}: {exc}.",
+                hint="Check that the engine is still running (docker info) and retry.",
+            ) from None
+        result = ExecResult(exit_code=code, stdout=out, stderr=err)
+        if check and code != 0:
+            label = what or " ".join(argv)
+            raise CommandError(
+                f"{label} failed with exit code {code}:\n{_tail(err or out)}",
+                exit_code=code,
+                stdout=out,
+                stderr=err,
+            )
+        return result
+
+    def copy_out(self, path: str, destination: Path) -> Path:
+        """Copy one file from the container to ``destination`` (a file path) on the host.
+
+        The file is written by this process, so it belongs to the invoking user.
+        """
+        try:
+            chunks, _ = self._container.get_archive(path)
+            buffer = io.BytesIO(b"".join(chunks))
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise EngineError(
+                f"Could not copy {path} out of {self.name}: {exc}.",
+                hint="Check free disk space and that the engine is running, then retry.",
+            ) from None
+        with tarfile.open(fileobj=buffer) as archive:
+            member = archive.getmember(PurePosixPath(path).name)
+            source = archive.extractfile(member)
+            if source is None:
+                raise EngineError(f"{path} in {self.name} is not a regular file.")
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            partial = destination.with_name(destination.name + ".partial")
+            with source, partial.open("wb") as sink:
+                while chunk := source.read(1 << 20):
+                    sink.write(chunk)
+            partial.chmod(member.mode & 0o7777)
+            partial.replace(destination)
+        return destination
+
+
+def _collect(stream: Any, on_output: Sink | None) -> tuple[str, str]:
+    out: list[bytes] = []
+    err: list[bytes] = []
+    pending = {1: b"", 2: b""}
+    for stdout_chunk, stderr_chunk in stream:
+        for fd, chunk, sink in ((1, stdout_chunk, out), (2, stderr_chunk, err)):
+            if not chunk:
+                continue
+            sink.append(chunk)
+            if on_output is not None:
+                *lines, pending[fd] = (pending[fd] + chunk).split(b"\n")
+                for line in lines:
+                    on_output(line.decode(errors="replace").rstrip("\r"))
+    if on_output is not None:
+        for rest in pending.values():
+            if rest:
+                on_output(rest.decode(errors="replace"))
+    return b"".join(out).decode(errors="replace"), b"".join(err).decode(errors="replace")
+
+
+def _docker_mounts(mounts: Sequence[Mount]) -> list[docker.types.Mount]:
+    return [
+        docker.types.Mount(
+            target=m.target,
+            source=m.source,
+            type="bind" if m.bind else "volume",
+            read_only=m.read_only,
+        )
+        for m in mounts
+    ]
+
+
+def ensure_volume(engine: docker.DockerClient, name: str, **extra: str) -> None:
+    """Create the named volume (labelled) unless it exists."""
+    try:
+        engine.volumes.get(name)
+    except docker.errors.NotFound:
+        engine.volumes.create(name=name, labels=labels(**extra))
+
+
+@contextmanager
+def container(
+    engine: docker.DockerClient, spec: ContainerSpec, *, keep: bool = False
+) -> Iterator[Container]:
+    """A running container for ``spec``, removed on exit (also when starting it fails).
+
+    ``keep`` (factory --debug) leaves it for inspection.
+    """
+    name = f"factory-{spec.purpose}-{SESSION_ID}-{uuid.uuid4().hex[:6]}"
+    created: Any = None
+    try:
+        try:
+            for mount in spec.mounts:
+                if not mount.bind:
+                    ensure_volume(engine, mount.source, role="cache")
+            created = engine.containers.create(
+                spec.image,
+                command=["sleep", "infinity"],
+                entrypoint=[],
+                name=name,
+                labels=labels(session=SESSION_ID, purpose=spec.purpose),
+                mounts=_docker_mounts(spec.mounts),
+                environment=dict(spec.environment),
+                working_dir=spec.workdir,
+                network_mode=None if spec.network else "none",
+                detach=True,
+            )
+            created.start()
+        except docker.errors.ImageNotFound:
+            raise EngineError(
+                f"The image {spec.image} is not in the engine.",
+                hint="Build the builder first: `factory builder`.",
+            ) from None
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            explanation = getattr(exc, "explanation", None) or exc
+            raise EngineError(
+                f"The engine could not start a {spec.purpose} container from {spec.image}: "
+                f"{explanation}.",
+                hint="Check the engine's free disk space (docker system df) and that the "
+                "mounted paths exist, then retry.",
+            ) from None
+        yield Container(engine, created, spec)
+    finally:
+        if created is not None and not keep:
+            with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
+                created.remove(force=True, v=False)
