@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import bcrypt
 import pytest
@@ -98,8 +99,45 @@ def _skopeo_raw(reference: str) -> bytes:
     return done.stdout
 
 
+def _skopeo_copy(reference: str, destination: Path) -> dict[str, Any]:
+    """Copy every image of `reference` into an OCI layout (skopeo checks each blob's digest)."""
+    done = subprocess.run(
+        [
+            "skopeo",
+            "copy",
+            "--all",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+            f"docker://{reference}",
+            f"oci:{destination}:latest",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    document: dict[str, Any] = json.loads((destination / "index.json").read_text())
+    return document
+
+
 def _sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _factory(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "factory", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
 
 
 def _layout(tmp_path: Path, *, payload_size: int = 1024) -> Built:
@@ -121,22 +159,7 @@ def test_skopeo_sees_the_pushed_index_with_amd64_first(
     assert _sha256(v3) == built.manifest_digests["amd64-v3"]
     assert result.bytes_uploaded == built.blob_bytes
     # skopeo can fetch every blob, and they match their digests (it checks as it copies).
-    copy = subprocess.run(
-        [
-            "skopeo",
-            "copy",
-            "--all",
-            "--preserve-digests",
-            "--src-tls-verify=false",
-            f"docker://{address}/factory/hello:latest",
-            f"oci:{tmp_path / 'copy'}:latest",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert copy.returncode == 0, copy.stderr
-    copied = json.loads((tmp_path / "copy" / "index.json").read_text())
+    copied = _skopeo_copy(f"{address}/factory/hello:latest", tmp_path / "copy")
     assert copied["manifests"][0]["digest"] == built.index_digest
 
 
@@ -180,20 +203,8 @@ def test_a_chunked_upload_is_served_back_intact(
     assert result.bytes_uploaded == built.blob_bytes > 900_000
     logs = container.get_wrapped_container().logs().decode(errors="replace")
     assert logs.count('"PATCH /v2/factory/big/blobs/uploads/') >= 15
-    copy = subprocess.run(
-        [
-            "skopeo",
-            "copy",
-            "--all",
-            "--src-tls-verify=false",
-            f"docker://{address}/factory/big:latest",
-            f"oci:{tmp_path / 'copy'}:latest",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert copy.returncode == 0, copy.stderr
+    copied = _skopeo_copy(f"{address}/factory/big:latest", tmp_path / "copy")
+    assert copied["manifests"][0]["digest"] == built.index_digest
 
 
 def test_the_index_tag_is_written_after_every_manifest(
@@ -228,13 +239,7 @@ def test_an_htpasswd_registry_takes_a_push_with_docker_config_credentials(
     monkeypatch.setenv("DOCKER_CONFIG", str(config))
     result = registry.push_layout(built.path, f"{auth_registry}/factory/private")
     assert result.indexes[0].digest == built.index_digest
-    proc = subprocess.run(
-        [sys.executable, "-m", "factory", "inspect", f"{auth_registry}/factory/private", "--json"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-    )
+    proc = _factory("inspect", f"{auth_registry}/factory/private", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["digest"] == built.index_digest
 
@@ -252,13 +257,7 @@ def test_an_htpasswd_registry_refuses_a_push_without_credentials(
     assert int(caught.value.exit_code) == 6
     assert "requires authentication" in caught.value.message
     assert f"docker login {auth_registry}" in str(caught.value)
-    proc = subprocess.run(
-        [sys.executable, "-m", "factory", "inspect", f"{auth_registry}/factory/private"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-    )
+    proc = _factory("inspect", f"{auth_registry}/factory/private")
     assert proc.returncode == 6
     assert "requires authentication" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -273,22 +272,6 @@ def test_wrong_credentials_are_refused_and_not_shown(
         registry.push_layout(built.path, f"{auth_registry}/factory/private")
     assert "refused the credentials" in caught.value.message
     assert "not-the-password" not in str(caught.value)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _factory(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "factory", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-    )
 
 
 def test_a_push_to_a_silent_loopback_port_starts_the_local_registry(tmp_path: Path) -> None:
