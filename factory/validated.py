@@ -15,9 +15,8 @@ from pathlib import Path
 
 from factory import config as cfg
 from factory.errors import UsageError, ValidationError
+from factory.report import SCHEMA as REPORT_SCHEMA
 from factory.targets import Target
-
-REPORT_SCHEMA = "factory.report/v1"
 
 _BUILD_FIRST = "run `factory build` and `factory validate` first"
 
