@@ -7,7 +7,7 @@
   a token from the realm for every scope the caller declared (``pull,push`` on the destination,
   ``pull`` on mount sources) and retries once. Credentials go only to HTTPS realms, or to a
   loopback/insecure registry's own realm. Nothing here logs a header, a token or a password.
-- 429, 5xx (except 501/505) and dropped connections are retried with exponential backoff,
+- 429, 500, 502, 503, 504 and dropped connections are retried with exponential backoff,
   honouring ``Retry-After`` up to a bound; a refused connection or a failed name lookup is not.
 """
 
@@ -30,7 +30,7 @@ from factory import auth, challenge
 from factory.errors import RegistryError
 
 USER_AGENT: Final = "factory (OCI distribution client)"
-RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504, 507, 508, 509, 520, 521, 522, 524})
+RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 
 Sleep = Callable[[float], None]
 Log = Callable[[str], None]

@@ -12,7 +12,7 @@ import pytest
 from factory import auth
 from factory.errors import RegistryError
 from factory.transport import RetryPolicy, Transport, is_loopback, parse_retry_after
-from tests.fake_http import Reply, Request, serve
+from tests.fake_http import Handler, Reply, Request, serve
 
 
 class Sleeps(list[float]):
@@ -20,7 +20,7 @@ class Sleeps(list[float]):
         self.append(seconds)
 
 
-def _flaky(failures: list[Reply | None]) -> object:
+def _flaky(failures: list[Reply | None]) -> Handler:
     """A handler answering /v2/ normally and the next requests with `failures`, then 200."""
     pending = list(failures)
 
@@ -48,7 +48,7 @@ def test_retry_after_in_seconds_and_as_an_http_date() -> None:
 
 def test_5xx_is_retried_with_exponential_backoff() -> None:
     sleeps = Sleeps()
-    with serve(_flaky([Reply(status=503), Reply(status=502)])) as server:  # type: ignore[arg-type]
+    with serve(_flaky([Reply(status=503), Reply(status=502)])) as server:
         t = Transport(server.address, sleep=sleeps, lookup_credentials=False)
         response = t.request("GET", "/v2/x/blobs/sha256:1", what="a test")
     assert response.status_code == 200
@@ -58,7 +58,7 @@ def test_5xx_is_retried_with_exponential_backoff() -> None:
 def test_429_honours_retry_after() -> None:
     sleeps = Sleeps()
     limited = Reply(status=429, headers={"Retry-After": "3"})
-    with serve(_flaky([limited])) as server:  # type: ignore[arg-type]
+    with serve(_flaky([limited])) as server:
         t = Transport(server.address, sleep=sleeps, lookup_credentials=False)
         assert t.request("GET", "/v2/x", what="a test").status_code == 200
     assert sleeps == [3.0]
@@ -66,7 +66,7 @@ def test_429_honours_retry_after() -> None:
 
 def test_a_retry_after_beyond_the_bound_fails_with_a_clear_message() -> None:
     limited = Reply(status=429, headers={"Retry-After": "3600"})
-    with serve(_flaky([limited])) as server:  # type: ignore[arg-type]
+    with serve(_flaky([limited])) as server:
         t = Transport(server.address, sleep=Sleeps(), lookup_credentials=False)
         with pytest.raises(RegistryError, match="asked to wait 3600 s"):
             t.request("GET", "/v2/x", what="a test")
@@ -74,7 +74,7 @@ def test_a_retry_after_beyond_the_bound_fails_with_a_clear_message() -> None:
 
 def test_retries_are_bounded() -> None:
     sleeps = Sleeps()
-    with serve(_flaky([Reply(status=500)] * 10)) as server:  # type: ignore[arg-type]
+    with serve(_flaky([Reply(status=500)] * 10)) as server:
         t = Transport(
             server.address, sleep=sleeps, policy=RetryPolicy(attempts=4), lookup_credentials=False
         )
@@ -86,7 +86,7 @@ def test_retries_are_bounded() -> None:
 
 def test_a_501_is_not_retried() -> None:
     sleeps = Sleeps()
-    with serve(_flaky([Reply(status=501)])) as server:  # type: ignore[arg-type]
+    with serve(_flaky([Reply(status=501)])) as server:
         t = Transport(server.address, sleep=sleeps, lookup_credentials=False)
         assert t.request("GET", "/v2/x", what="a test").status_code == 501
     assert sleeps == []
@@ -94,7 +94,7 @@ def test_a_501_is_not_retried() -> None:
 
 def test_a_dropped_connection_is_retried() -> None:
     sleeps = Sleeps()
-    with serve(_flaky([None])) as server:  # type: ignore[arg-type]
+    with serve(_flaky([None])) as server:
         t = Transport(server.address, sleep=sleeps, lookup_credentials=False)
         assert t.request("PUT", "/v2/x", data=b"abc", what="a test").status_code == 200
         puts = [r for r in server.requests if r.method == "PUT"]
@@ -131,7 +131,7 @@ def test_plain_http_only_for_loopback_or_insecure() -> None:
 
 
 def test_without_plain_http_a_plain_registry_is_a_tls_error() -> None:
-    with serve(_flaky([])) as server:  # type: ignore[arg-type]
+    with serve(_flaky([])) as server:
         t = Transport(server.address, sleep=Sleeps(), lookup_credentials=False)
         t.plain_http_allowed = False  # as for a registry that is not on loopback
         with pytest.raises(RegistryError) as caught:
