@@ -102,6 +102,32 @@ class _Tally:
     manifest_bytes: int = 0
 
 
+_LOST_UPLOAD_CODES: Final = frozenset(
+    {"BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID", "DIGEST_INVALID", "SIZE_INVALID"}
+)
+
+
+class _UploadLost(Exception):
+    """The registry no longer has this upload as sent (cut short, or already committed)."""
+
+    def __init__(self, error: RegistryError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _check_upload(response: requests.Response, what: str, host: str, expected: int) -> None:
+    """Raise unless ``response`` has the ``expected`` status: `_UploadLost` when the registry
+    says the upload session is gone or its bytes do not add up, else a `RegistryError`."""
+    if response.status_code == expected:
+        return
+    error = _refused(response, what, host)
+    if response.status_code in (400, 404, 416) and any(
+        code in error.message for code in _LOST_UPLOAD_CODES
+    ):
+        raise _UploadLost(error)
+    raise error
+
+
 def _refused(response: requests.Response, what: str, host: str) -> RegistryError:
     status = response.status_code
     detail = error_detail(response)
@@ -157,14 +183,30 @@ class Pusher:
             self.log(f"blob {blob.digest[:19]} already in {self.repo}")
             self._remember(blob.digest, self.repo)
             return
-        location = self._mount_or_start(blob.digest, tally)
-        if location is None:
-            return
-        with plan.blob_path(blob.digest).open("rb") as source:
-            if blob.size <= self.chunk_size:
-                self._put(location, blob, source.read())
-            else:
-                self._chunked(location, blob, source)
+        attempt = 0
+        while True:
+            attempt += 1
+            location = self._mount_or_start(blob.digest, tally)
+            if location is None:
+                return
+            try:
+                with plan.blob_path(blob.digest).open("rb") as source:
+                    if blob.size <= self.chunk_size:
+                        self._put(location, blob, source.read())
+                    else:
+                        self._chunked(location, blob, source)
+                break
+            except _UploadLost as lost:
+                # A connection cut mid-body leaves part of it in the upload, which the registry
+                # then refuses to resume (BLOB_UPLOAD_INVALID); a lost reply leaves a committed
+                # blob and a finished upload (BLOB_UPLOAD_UNKNOWN). Either way: look, then start
+                # a new upload.
+                if self.blob_exists(self.repo, blob.digest):
+                    self.log(f"blob {blob.digest[:19]} arrived although its reply was lost")
+                    break
+                if attempt >= self.t.policy.attempts:
+                    raise lost.error from None
+                self.log(f"blob {blob.digest[:19]}: {lost.error.message} Starting a new upload.")
         tally.uploaded += 1
         tally.uploaded_bytes += blob.size
         self._remember(blob.digest, self.repo)
@@ -224,8 +266,7 @@ class Pusher:
             what=f"the upload of blob {blob.digest}",
         )
         response.close()
-        if response.status_code != 201:
-            raise _refused(response, f"the upload of blob {blob.digest}", self.t.host)
+        _check_upload(response, f"the upload of blob {blob.digest}", self.t.host, 201)
 
     def _chunked(self, location: str, blob: BlobRef, source: BinaryIO) -> None:
         offset = 0
@@ -248,8 +289,7 @@ class Pusher:
                 location, offset = self._upload_status(location, blob)
                 self.log(f"blob {blob.digest[:19]}: resuming the upload at byte {offset}")
                 continue
-            if response.status_code != 202:
-                raise _refused(response, f"a chunk of blob {blob.digest}", self.t.host)
+            _check_upload(response, f"a chunk of blob {blob.digest}", self.t.host, 202)
             location = self._location(response)
             offset = end + 1
             self.log(f"blob {blob.digest[:19]}: {offset} of {blob.size} bytes")
@@ -259,7 +299,8 @@ class Pusher:
         response = self.t.request("GET", location, what=f"the upload status of {blob.digest}")
         response.close()
         received = response.headers.get("Range", "")
-        if response.status_code != 204 or "-" not in received:
+        _check_upload(response, f"the upload status of blob {blob.digest}", self.t.host, 204)
+        if "-" not in received:
             raise _refused(response, f"the upload status of blob {blob.digest}", self.t.host)
         return self._location(response), int(received.rsplit("-", 1)[1]) + 1
 
