@@ -34,6 +34,9 @@ X86_EXTENSIONS: Final = {
 }
 # Extensions capstone (5.x) puts in no group of their own: found by mnemonic.
 X86_MNEMONICS: Final = {"popcnt": "POPCNT", "lzcnt": "LZCNT", "movbe": "MOVBE"}
+# TZCNT is `rep bsf`: a CPU without BMI1 runs it as BSF, and compilers emit it for baseline
+# x86-64 where the input is known non-zero (a baseline Rust build holds dozens). Not counted.
+_BACKWARD_COMPATIBLE: Final = frozenset({"tzcnt"})
 _FMA3: Final = re.compile(r"^vf(?:n?m(?:add|sub)|maddsub|msubadd)(?:132|213|231)")
 # AArch64: capstone 5.x assigns these instructions no group, so mnemonics and operands decide.
 ARM64_PATTERNS: Final = {
@@ -116,6 +119,8 @@ def _disassembler(machine: str) -> tuple[capstone.Cs, str, tuple[str, ...], Clas
 
 def _x86_extensions(insn: Any) -> set[str]:
     """The extensions one x86-64 instruction belongs to (each counted once)."""
+    if insn.mnemonic in _BACKWARD_COMPATIBLE:
+        return set()
     names = map(insn.group_name, insn.groups)
     found = {X86_EXTENSIONS[name] for name in names if name in X86_EXTENSIONS}
     mnemonic = str(insn.mnemonic)

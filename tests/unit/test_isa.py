@@ -30,6 +30,13 @@ def test_each_x86_extension_is_counted(extension: str, code: str) -> None:
     assert report.x86_level == isa.X86_LEVEL[extension]
 
 
+def test_tzcnt_is_not_counted_as_bmi1() -> None:
+    # tzcnt rax, rbx (f3 48 0f bc c3) runs as bsf on CPUs without BMI1
+    report = isa.count(bytes.fromhex("f3480fbcc3"), machine="EM_X86_64")
+    assert report.instructions == 1
+    assert report.x86_level == 1
+
+
 def test_undecodable_bytes_are_skipped_not_fatal() -> None:
     report = isa.count(bytes.fromhex("0606" + X86["AVX2"] + "0f"), machine="EM_X86_64")
     assert report.counts["AVX2"] == 1
