@@ -15,6 +15,7 @@ from factory.cli import (  # noqa: F401  (register commands)
     registry_cmd,
     targets_cmd,
 )
+from factory.cli import build as build_cmd  # noqa: F401  (builder, build, clean)
 from factory.cli.app import app
 from factory.errors import ExitCode, FactoryError
 
