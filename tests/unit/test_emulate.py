@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pytest
 
 from factory import emulate, targets
 from factory.config import SmokeConfig
 from factory.emulate import RunResult
+from factory.engine import ExecResult
+from factory.errors import UsageError
+from factory.runner import ContainerRunner
 
 AVX512_HOST = frozenset(targets.get("amd64_v4").host_features)
 OLD_HOST = frozenset(targets.get("amd64_v3").host_features)
@@ -152,3 +157,48 @@ def test_signal_names() -> None:
     assert ran(139).signal == "SIGSEGV"
     assert ran(1).signal is None
     assert ran(137, timed_out=True).signal is None
+
+
+class FakeContainer:
+    """Stands in for engine.Container: answers every command with one exit code."""
+
+    def __init__(self, exit_code: int, delay: float = 0.0) -> None:
+        self.exit_code = exit_code
+        self.delay = delay
+        self.argv: list[str] = []
+
+    def run(self, argv: Sequence[str], *, check: bool = True) -> ExecResult:
+        assert check is False
+        self.argv = list(argv)
+        time.sleep(self.delay)
+        return ExecResult(exit_code=self.exit_code, stdout="out", stderr="err")
+
+
+def container_runner(fake: FakeContainer, root: Path) -> ContainerRunner:
+    return ContainerRunner(fake, root)  # type: ignore[arg-type]
+
+
+def test_container_runner_wraps_commands_in_timeout(tmp_path: Path) -> None:
+    fake = FakeContainer(0)
+    result = container_runner(fake, tmp_path).run(["qemu-x86_64", "/b"], timeout=2.5)
+    assert fake.argv == ["timeout", "-k", "2", "2.5", "qemu-x86_64", "/b"]
+    assert (result.exit_code, result.stdout, result.stderr, result.timed_out) == (
+        0,
+        "out",
+        "err",
+        False,
+    )
+
+
+def test_container_runner_tells_a_timeout_from_an_exit_124(tmp_path: Path) -> None:
+    assert (
+        container_runner(FakeContainer(124, delay=0.2), tmp_path).run(["x"], timeout=0.1).timed_out
+    )
+    assert not container_runner(FakeContainer(124), tmp_path).run(["x"], timeout=5).timed_out
+
+
+def test_container_runner_maps_host_paths(tmp_path: Path) -> None:
+    runner = container_runner(FakeContainer(0), tmp_path)
+    assert runner.path_of(tmp_path / "img" / "amd64" / "bin") == "/artifacts/img/amd64/bin"
+    with pytest.raises(UsageError, match="not under"):
+        runner.path_of(Path("/etc/passwd"))
