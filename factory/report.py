@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from factory.drivers import Artifact
 from factory.elfcheck import ElfReport
 from factory.emulate import NATIVE, LowerLevelResult, SmokeResult
 from factory.fsutil import atomic_write_json
@@ -38,17 +39,20 @@ _MACHINES: Final = {"EM_X86_64": "x86-64", "EM_AARCH64": "AArch64"}
 class TargetResult:
     """Everything validation found out about one artifact."""
 
-    image: str
-    target: str
-    path: Path
-    sha256: str
-    size: int
-    profile: str
+    artifact: Artifact
     elf: ElfReport
     isa: IsaReport | None
     smoke: SmokeResult
     lower_level: LowerLevelResult
     seconds: float
+
+    @property
+    def image(self) -> str:
+        return self.artifact.image
+
+    @property
+    def target(self) -> str:
+        return self.artifact.target
 
     @property
     def passed(self) -> bool:
@@ -69,12 +73,8 @@ class TargetResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "image": self.image,
-            "target": self.target,
-            "path": str(self.path),
-            "sha256": self.sha256,
-            "size": self.size,
-            "profile": self.profile,
+            **self.artifact.to_json(),  # image, target, path, sha256, size
+            "profile": self.artifact.profile,
             "passed": self.passed,
             "seconds": round(self.seconds, 3),
             "elf": self.elf.to_json(),

@@ -14,6 +14,7 @@ from factory.cli import (  # noqa: F401  (register commands)
     image_cmd,
     registry_cmd,
     targets_cmd,
+    validate_cmd,
 )
 from factory.cli import build as build_cmd  # noqa: F401  (builder, build, clean)
 from factory.cli.app import app

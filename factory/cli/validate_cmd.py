@@ -1,0 +1,54 @@
+"""`factory validate`: audit what `factory build` produced and smoke-run it under QEMU."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from factory import console, validate
+from factory import targets as target_table
+from factory.cli.app import app, load_config
+from factory.errors import ValidationError
+from factory.report import COLUMNS, failure_message
+
+
+@app.command("validate")
+def validate_command(
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target",
+            "-t",
+            help="Targets to validate (names, `all`, globs, OCI platforms); default: each image's.",
+        ),
+    ] = None,
+    image: Annotated[
+        list[str] | None,
+        typer.Option("--image", help="Only these images of images.toml (repeatable)."),
+    ] = None,
+    qemu_image: Annotated[
+        str | None,
+        typer.Option(
+            "--qemu-image",
+            metavar="IMAGE",
+            help="Run the smoke tests in this image (it needs qemu-user and coreutils) "
+            "instead of the builder image.",
+        ),
+    ] = None,
+) -> None:
+    """Audit each built binary (ELF, instruction sets) and smoke-run it under QEMU.
+
+    Reads dist/bin/<image>/<target>/<binary>, writes dist/report.json (which `factory image`
+    trusts), prints one row per binary, and exits 5 naming the targets that failed.
+    """
+    config = load_config()
+    images = config.select_images(image or [])
+    targets = target_table.select(target) if target else None
+    report, report_path = validate.run(config, images, targets, qemu_image=qemu_image)
+    if console.options().json:
+        console.result_json(report.to_json())
+    else:
+        console.table(COLUMNS, report.rows())
+    if not report.passed:
+        raise ValidationError(failure_message(report.failing, report_path))

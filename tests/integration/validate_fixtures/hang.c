@@ -1,0 +1,5 @@
+/* Never ends. */
+#include <unistd.h>
+int main(void) {
+    for (;;) pause();
+}

@@ -1,0 +1,210 @@
+"""report.json: its locked keys, and `factory validate` end to end on host binaries.
+
+The smoke runs here go through a runner that executes x86-64 binaries natively on the host
+(QEMU's CPU model is dropped), so the whole command runs without Docker. The real QEMU runs
+are in tests/integration/test_validate.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from factory import validate
+from factory.cli import main
+from factory.emulate import RunResult
+from tests.hostbins import HELLO, compile_c
+
+RESULT_KEYS = {
+    "image",
+    "target",
+    "path",
+    "sha256",
+    "size",
+    "profile",
+    "passed",
+    "seconds",
+    "elf",
+    "isa",
+    "smoke",
+    "lower_level",
+}
+ELF_KEYS = {
+    "passed",
+    "findings",
+    "machine",
+    "static",
+    "linkage",
+    "libc",
+    "libc_evidence",
+    "stripped",
+    "stack",
+    "needed",
+    "interpreter",
+    "irelative",
+    "toolchain",
+}
+SMOKE_KEYS = {"status", "reason", "cpu", "exit_code", "stdout", "seconds"}
+LOWER_KEYS = {"status", "reason", "below", "cpu", "exit_code", "signal", "seconds"}
+ISA_KEYS = {"architecture", "instructions", "undecodable_bytes", "x86_level", "counts"}
+TOOLCHAIN_KEYS = {"clang", "lld", "rustc", "gcc", "comment"}
+
+
+class HostRunner:
+    """Runs x86-64 binaries natively (dropping `qemu-x86_64 -cpu X`), with a time limit."""
+
+    def path_of(self, host_path: Path) -> str:
+        return str(host_path)
+
+    def run(self, argv: Sequence[str], *, timeout: float) -> RunResult:
+        argv = list(argv[3:] if argv[0].startswith("qemu-") else argv)
+        started = time.monotonic()
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return RunResult(exit_code=124, stdout="", stderr="", timed_out=True, seconds=timeout)
+        code = done.returncode if done.returncode >= 0 else 128 - done.returncode
+        return RunResult(
+            exit_code=code,
+            stdout=done.stdout,
+            stderr=done.stderr,
+            timed_out=False,
+            seconds=time.monotonic() - started,
+        )
+
+
+HANG = "#include <unistd.h>\nint main(void) { for (;;) pause(); }\n"
+EXIT1 = '#include <stdio.h>\nint main(void) { fputs("bad\\n", stderr); return 1; }\n'
+KILLED = "#include <signal.h>\nint main(void) { raise(SIGILL); return 0; }\n"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """An images.toml whose `hello` image has a built binary per target under dist/bin."""
+    (tmp_path / "images.toml").write_text(
+        """
+[workspace]
+path = "."
+
+[[image]]
+name = "hello"
+binary = "hello"
+targets = ["amd64", "amd64_v2", "amd64_v3"]
+
+[image.smoke]
+args = ["x"]
+stdout = '^hello from 1 args\\n$'
+timeout = 3
+"""
+    )
+    sources = {"amd64": HELLO, "amd64_v2": HELLO, "amd64_v3": HELLO}
+    for target, source in sources.items():
+        out = tmp_path / "dist" / "bin" / "hello" / target / "hello"
+        out.parent.mkdir(parents=True)
+        compile_c(out, source, cc="musl-gcc", flags=["-static", "-O2", "-s"])
+    return tmp_path
+
+
+def put(project: Path, target: str, source: str, *, cc: str = "musl-gcc") -> None:
+    out = project / "dist" / "bin" / "hello" / target / "hello"
+    compile_c(out, source, cc=cc, flags=["-static", "-O2", "-s"])
+
+
+def run_validate(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str]:
+    monkeypatch.setattr(
+        validate,
+        "open_runner",
+        lambda config, image, bin_dir: contextlib.nullcontext(HostRunner()),
+    )
+    code = main(["--config", str(project / "images.toml"), "validate", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_all_pass_writes_the_report(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_validate(project, monkeypatch, capsys)
+    assert code == 0
+    assert out.splitlines()[0].split() == [
+        "image", "target", "result", "static", "machine", "libc", "stripped", "isa",
+        "smoke", "level", "below", "time",
+    ]  # fmt: skip
+    assert "hello  amd64_v3  ok" in out
+    document = json.loads((project / "dist" / "report.json").read_text())
+    assert document["schema"] == "factory.report/v1"
+    assert document["passed"] is True
+    assert [r["target"] for r in document["results"]] == ["amd64", "amd64_v2", "amd64_v3"]
+    for result in document["results"]:
+        assert set(result) == RESULT_KEYS
+        assert set(result["elf"]) == ELF_KEYS
+        assert set(result["smoke"]) == SMOKE_KEYS
+        assert set(result["lower_level"]) == LOWER_KEYS
+        assert set(result["isa"]) == ISA_KEYS
+        assert set(result["elf"]["toolchain"]) == TOOLCHAIN_KEYS
+        assert result["smoke"]["stdout"] == "hello from 1 args\n"
+        assert result["elf"]["libc"] == "musl"
+        assert len(result["sha256"]) == 64
+    v3 = document["results"][2]
+    assert v3["smoke"]["cpu"] == "Haswell-noTSX"
+    assert v3["lower_level"]["below"] == "amd64_v2"
+    assert document["results"][0]["lower_level"]["status"] == "not run"
+
+
+def test_failures_exit_5_naming_each_target(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    put(project, "amd64", EXIT1)
+    put(project, "amd64_v2", KILLED)
+    put(project, "amd64_v3", HELLO, cc="gcc")  # glibc static
+    code, out, err = run_validate(project, monkeypatch, capsys, "--json")
+    assert code == 5
+    document = json.loads(out)
+    assert document == json.loads((project / "dist" / "report.json").read_text())
+    assert document["passed"] is False
+    by_target = {r["target"]: r for r in document["results"]}
+    assert by_target["amd64"]["smoke"]["reason"] == "exit code 1, expected 0: bad"
+    assert "SIGILL" in by_target["amd64_v2"]["smoke"]["reason"]
+    assert by_target["amd64_v3"]["smoke"]["status"] == "not run"
+    assert {f["code"] for f in by_target["amd64_v3"]["elf"]["findings"]} >= {"libc", "irelative"}
+    assert "Validation failed for amd64, amd64_v2, amd64_v3" in err
+    assert "hello/amd64_v3: irelative: " in err
+    assert "; libc: linked with glibc, not musl" in err
+
+
+def test_hang_is_a_timeout(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    put(project, "amd64", HANG)
+    code, _, err = run_validate(project, monkeypatch, capsys, "-t", "amd64")
+    assert code == 5
+    assert "smoke: timed out after 3 s" in err
+    document = json.loads((project / "dist" / "report.json").read_text())
+    assert [r["target"] for r in document["results"]] == ["amd64"]
+    assert document["results"][0]["smoke"]["exit_code"] is None
+
+
+def test_missing_build_output_names_the_fix(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_validate(project, monkeypatch, capsys, "-t", "arm64")
+    assert code == 5
+    assert "hello/arm64" in err
+    assert "factory build -t arm64" in err
+    assert not (project / "dist" / "report.json").exists()
+
+
+def test_unknown_image_is_a_usage_error(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_validate(project, monkeypatch, capsys, "--image", "helo")
+    assert code == 2
+    assert "Did you mean 'hello'?" in err
