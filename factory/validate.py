@@ -47,6 +47,8 @@ def find_subjects(
     dist: Path,
     images: Sequence[cfg.ImageConfig],
     targets: Sequence[Target] | None,
+    *,
+    profile: cfg.Profile | None = None,
 ) -> list[Subject]:
     """The built binary of each selected image and target; missing ones are an error."""
     subjects: list[Subject] = []
@@ -64,7 +66,7 @@ def find_subjects(
                 path=path,
                 sha256=sha256,
                 size=size,
-                profile=config.workspace.profile,
+                profile=profile or config.workspace.profile,
             )
             subjects.append(Subject(artifact=artifact, target=target, smoke=image.smoke))
     if missing:
@@ -127,15 +129,18 @@ def run(
     images: Sequence[cfg.ImageConfig],
     targets: Sequence[Target] | None,
     *,
+    profile: cfg.Profile | None = None,
     qemu_image: str | None = None,
     progress: Progress = console.info,
 ) -> tuple[Report, Path]:
     """The validation stage: validate what the build left, write dist/report.json.
 
+    ``profile``: the compilation mode the binaries were built with (default: images.toml's).
+
     Returns the report and where it was written; the caller decides what a failure means.
     """
     dist = dist_dir(config)
-    subjects = find_subjects(config, dist, images, targets)
+    subjects = find_subjects(config, dist, images, targets, profile=profile)
     with open_runner(config, qemu_image, dist / "bin") as running:
         report = validate(subjects, running, progress=progress)
     path = dist / "report.json"

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
 
 from factory import console, validate
 from factory import targets as target_table
 from factory.cli.app import app, load_config
-from factory.errors import ValidationError
+from factory.config import Profile
+from factory.errors import UsageError, ValidationError
 from factory.report import COLUMNS, failure_message
+
+_PROFILES: dict[str, Profile] = {p: p for p in get_args(Profile)}
 
 
 @app.command("validate")
@@ -26,6 +29,15 @@ def validate_command(
     image: Annotated[
         list[str] | None,
         typer.Option("--image", help="Only these images of images.toml (repeatable)."),
+    ] = None,
+    compilation_mode: Annotated[
+        str | None,
+        typer.Option(
+            "--compilation-mode",
+            "-c",
+            help="The mode the binaries were built with, as given to `factory build -c` "
+            "(opt | dbg | fastbuild; default: images.toml). Only opt must be stripped.",
+        ),
     ] = None,
     qemu_image: Annotated[
         str | None,
@@ -45,7 +57,15 @@ def validate_command(
     config = load_config()
     images = config.select_images(image or [])
     targets = target_table.select(target) if target else None
-    report, report_path = validate.run(config, images, targets, qemu_image=qemu_image)
+    profile = _PROFILES.get(compilation_mode or config.workspace.profile)
+    if profile is None:
+        raise UsageError(
+            f"Unknown compilation mode {compilation_mode!r}: use -c opt, -c dbg or -c fastbuild, "
+            "the mode the binaries were built with."
+        )
+    report, report_path = validate.run(
+        config, images, targets, profile=profile, qemu_image=qemu_image
+    )
     if console.options().json:
         console.result_json(report.to_json())
     else:

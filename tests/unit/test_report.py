@@ -202,6 +202,23 @@ def test_missing_build_output_names_the_fix(
     assert not (project / "dist" / "report.json").exists()
 
 
+def test_compilation_mode_decides_whether_symbols_fail(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = project / "dist" / "bin" / "hello" / "amd64" / "hello"
+    compile_c(out, HELLO, cc="musl-gcc", flags=["-static", "-O2", "-g"])
+    code, _, err = run_validate(project, monkeypatch, capsys, "-t", "amd64")
+    assert code == 5
+    assert "symtab: a .symtab section" in err
+    code, _, err = run_validate(project, monkeypatch, capsys, "-t", "amd64", "-c", "dbg")
+    assert code == 0, err
+    document = json.loads((project / "dist" / "report.json").read_text())
+    assert document["results"][0]["profile"] == "dbg"
+    code, _, err = run_validate(project, monkeypatch, capsys, "-c", "release")
+    assert code == 2
+    assert "Unknown compilation mode 'release'" in err
+
+
 def test_unknown_image_is_a_usage_error(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
