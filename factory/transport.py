@@ -17,6 +17,7 @@ import base64
 import email.utils
 import ipaddress
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -149,7 +150,12 @@ class Transport:
         self._lookup = lookup_credentials and credentials is None
         self._session = requests.Session()
         self._session.headers["User-Agent"] = USER_AGENT
-        self._session.verify = not insecure
+        # Passed with every request: an explicit verify=False on the session alone would be
+        # overridden by REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE in the environment.
+        self._tls: dict[str, Any] = {"verify": False} if insecure else {}
+        if insecure:
+            # The user asked for unverified TLS; one warning per request would drown the output.
+            warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
         self._base: str | None = None
         self._scopes: set[str] = set()
         self._authorization: str | None = None
@@ -251,6 +257,7 @@ class Transport:
             params=params,
             data=data,
             timeout=self._timeout,
+            **self._tls,
             allow_redirects=method in ("GET", "HEAD"),
         )
 
@@ -261,7 +268,7 @@ class Transport:
             base = f"{scheme}://{self.host}"
             for attempt in range(1, self.policy.attempts + 1):
                 try:
-                    response = self._session.get(f"{base}/v2/", timeout=self._timeout)
+                    response = self._session.get(f"{base}/v2/", timeout=self._timeout, **self._tls)
                 except requests.RequestException as exc:
                     failure = exc
                     fall_back = scheme == "https" and self.plain_http_allowed
@@ -273,11 +280,18 @@ class Transport:
                     self._sleep(self.policy.delay(attempt, response.headers.get("Retry-After")))
                     continue
                 response.close()
+                if (
+                    scheme == "http"
+                    and response.status_code == 400
+                    and isinstance(failure, requests.exceptions.SSLError)
+                ):
+                    # An HTTPS registry refusing plain HTTP: its certificate is the problem.
+                    raise self._connection_error(failure, "the first request (GET /v2/)")
                 if scheme == "http":
                     self._log(f"{self.host}: using plain HTTP (loopback or --insecure)")
                 return base
         assert failure is not None
-        raise self._connection_error(failure, f"contacting {self.host}")
+        raise self._connection_error(failure, "the first request (GET /v2/)")
 
     def credentials(self) -> auth.Credentials | None:
         if self._lookup:
@@ -336,13 +350,15 @@ class Transport:
                         "scope": " ".join(scopes),
                         "client_id": "factory",
                     }
-                    answer = self._session.post(realm, data=form, timeout=self._timeout)
+                    answer = self._session.post(
+                        realm, data=form, timeout=self._timeout, **self._tls
+                    )
                 else:
                     query: list[tuple[str, str]] = [("service", service)] if service else []
                     query += [("scope", s) for s in scopes]
                     basic = (creds.username, creds.password) if creds and creds.username else None
                     answer = self._session.get(
-                        realm, params=query, auth=basic, timeout=self._timeout
+                        realm, params=query, auth=basic, timeout=self._timeout, **self._tls
                     )
             except requests.RequestException as exc:
                 if transient(exc) and attempt < self.policy.attempts:

@@ -22,6 +22,7 @@ from typing import Any
 
 import bcrypt
 import pytest
+import requests
 from testcontainers.core.config import testcontainers_config
 from testcontainers.core.container import DockerContainer
 
@@ -222,6 +223,66 @@ def test_the_index_tag_is_written_after_every_manifest(
     assert all(p.startswith("manifests/") for p in puts[first_manifest:]), "blobs first"
     after = logs[logs.index('"PUT /v2/factory/order/manifests/latest ') :]
     assert '"GET /v2/factory/order/manifests/latest ' in after, "verified after the push"
+
+
+@pytest.fixture()
+def tls_registry(registry_image: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A registry serving HTTPS with a self-signed certificate for 127.0.0.1."""
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    made = subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout", str(certs / "key.pem"), "-out", str(certs / "cert.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    certs.chmod(0o755)
+    for pem in certs.iterdir():
+        pem.chmod(0o644)  # the registry runs as an unprivileged user
+    container = (
+        DockerContainer(registry_image)
+        .with_exposed_ports(5000)
+        .with_volume_mapping(str(certs), "/certs", "ro")
+        .with_env("REGISTRY_HTTP_TLS_CERTIFICATE", "/certs/cert.pem")
+        .with_env("REGISTRY_HTTP_TLS_KEY", "/certs/key.pem")
+        .with_kwargs(labels=engine.labels(purpose="test-registry"))
+    )
+    with container:
+        address = f"127.0.0.1:{container.get_exposed_port(5000)}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"https://{address}/v2/", verify=False, timeout=1)
+                break
+            except requests.RequestException:
+                assert time.monotonic() < deadline, "the TLS registry did not answer"
+                time.sleep(0.2)
+        yield address, certs / "cert.pem"
+
+
+def test_tls_is_verified_and_an_unknown_certificate_needs_insecure(
+    tls_registry: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    address, cert = tls_registry
+    built = _layout(tmp_path)
+    with pytest.raises(RegistryError) as caught:
+        registry.push_layout(built.path, f"{address}/factory/tls")
+    assert f"TLS with {address} failed" in caught.value.message
+    assert "--insecure" in str(caught.value)
+
+    insecure = registry.push_layout(built.path, f"{address}/factory/tls", insecure=True)
+    assert insecure.indexes[0].digest == built.index_digest
+
+    # Trusted through the CA bundle requests uses: verified HTTPS, no --insecure.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    registry._KNOWN_BLOBS.clear()
+    verified = registry.push_layout(built.path, f"{address}/factory/tls")
+    assert verified.bytes_uploaded == 0 and verified.blobs_skipped == 6
 
 
 def _docker_config(directory: Path, address: str, password: str) -> Path:
