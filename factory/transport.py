@@ -409,8 +409,9 @@ class Transport:
         if isinstance(exc, requests.exceptions.SSLError):
             return RegistryError(
                 f"TLS with {self.host} failed during {what}: {_root(exc)}.",
-                hint="Install the registry's CA certificate in the system trust store, or, "
-                "for a test registry, pass --insecure (plain HTTP and unverified TLS).",
+                hint="Add the registry's CA certificate to the bundle REQUESTS_CA_BUNDLE names "
+                "(or fix the registry's certificate); for a test registry, pass --insecure "
+                "(unverified TLS, or plain HTTP).",
             )
         return RegistryError(
             f"Cannot reach the registry {self.host} during {what}: {_root(exc)}.",
