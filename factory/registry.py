@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Final
@@ -100,6 +100,10 @@ class _Tally:
     skipped: int = 0
     mounted: int = 0
     manifest_bytes: int = 0
+
+
+Tally = _Tally
+"""What a push sent, for callers that push documents of their own (factory.referrers)."""
 
 
 _LOST_UPLOAD_CODES: Final = frozenset(
@@ -219,11 +223,24 @@ class Pusher:
         seen = sorted(self.known.get(digest, set()) - {self.repo})
         return seen + [r for r in self.mount_from if r not in seen]
 
+    def _source_has(self, source: str, digest: str) -> bool:
+        """Whether a mount source has the blob; a source we may not read is just no source."""
+        self.t.add_scope(source, "pull")
+        response = self.t.request(
+            "HEAD",
+            f"/v2/{source}/blobs/{digest}",
+            what=f"a check of blob {digest} in {source}",
+            denied_ok=True,
+        )
+        response.close()
+        if response.status_code not in (200, 404):
+            self.log(f"{source} is no mount source (HTTP {response.status_code})")
+        return response.status_code == 200
+
     def _mount_or_start(self, digest: str, tally: _Tally) -> str | None:
         """Mount ``digest`` from a sibling repository; else the location of a new upload."""
         for source in self._sources(digest):
-            self.t.add_scope(source, "pull")
-            if not self.blob_exists(source, digest):
+            if not self._source_has(source, digest):
                 continue
             response = self.t.request(
                 "POST",
@@ -316,7 +333,8 @@ class Pusher:
         response.close()
         return response.status_code == 200
 
-    def put_manifest(self, document: Document, target: str, tally: _Tally) -> None:
+    def put_manifest(self, document: Document, target: str, tally: _Tally) -> Mapping[str, str]:
+        """PUT ``document`` as ``target`` (a tag or its digest); the response's headers."""
         what = f"the manifest {document.digest} as {self.repo}:{target}"
         response = self.t.request(
             "PUT",
@@ -336,6 +354,7 @@ class Pusher:
             )
         tally.manifest_bytes += document.size
         self.log(f"manifest {document.digest[:19]} -> {self.repo}:{target}")
+        return response.headers
 
     def verify(self, tagged: push_plan.Tagged) -> None:
         """GET the tag: the registry must serve exactly the pushed bytes."""

@@ -195,11 +195,13 @@ class Transport:
         params: Mapping[str, str] | None = None,
         data: Body = None,
         what: str,
+        denied_ok: bool = False,
     ) -> requests.Response:
         """Send with auth and retries; returns any final response (callers judge the status).
 
         ``path`` is relative to the registry (`/v2/...`) or an absolute upload location.
-        ``what`` names the operation in errors ("upload of blob sha256:…").
+        ``what`` names the operation in errors ("upload of blob sha256:…"). A 401 that
+        survives authentication raises, unless ``denied_ok`` (then it is returned).
         """
         url = self.url(path)
         authenticated = False
@@ -232,7 +234,7 @@ class Transport:
                 response.close()
                 self._sleep(wait)
                 continue
-            if response.status_code == 401:
+            if response.status_code == 401 and not denied_ok:
                 raise self._unauthorized(what)
             return response
 

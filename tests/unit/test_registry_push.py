@@ -184,3 +184,21 @@ def test_the_json_summary_keys_are_stable(tmp_path: Path) -> None:
     ]
     assert list(document["indexes"][0]) == ["tag", "digest", "size", "reference"]
     assert list(document["manifests"][0]) == ["digest", "size", "media_type", "platform", "tags"]
+
+
+def test_a_mount_source_we_may_not_read_is_skipped_not_fatal(tmp_path: Path) -> None:
+    built = write_layout(tmp_path / "layout")
+    fake = FakeRegistry()
+
+    def private_source(request: Request) -> Reply | None:
+        if "/v2/factory/private/" in request.path:
+            return Reply(status=403, body=b'{"errors":[{"code":"DENIED"}]}')
+        return fake(request)
+
+    messages: list[str] = []
+    with serve(private_source) as server:
+        result = _push(
+            built.path, server.address, mount_from=("factory/private",), log=messages.append
+        )
+    assert result.blobs_uploaded == 6 and result.blobs_mounted == 0
+    assert "factory/private is no mount source (HTTP 403)" in messages

@@ -238,3 +238,11 @@ def test_credentials_are_not_sent_to_a_plain_http_token_service_elsewhere() -> N
         t = Transport(server.address, credentials=creds, sleep=Sleeps())
         with pytest.raises(RegistryError, match="will not send credentials"):
             t.request("GET", "/v2/a/tags/list", what="a read")
+
+
+def test_a_lasting_401_can_be_taken_as_an_answer() -> None:
+    creds = auth.Credentials(username="ann", password="wrong", source="test")
+    with serve(_basic_registry) as server:
+        t = Transport(server.address, credentials=creds, sleep=Sleeps())
+        response = t.request("HEAD", "/v2/other/blobs/sha256:1", what="a check", denied_ok=True)
+    assert response.status_code == 401
