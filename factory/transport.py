@@ -434,4 +434,7 @@ def _root(exc: BaseException) -> str:
         reason = getattr(nested, "reason", None) or getattr(current, "reason", None)
         current = reason if isinstance(reason, BaseException) else None
     text = str(last)
+    # urllib3 prefixes the connection object (`HTTPConnection(host=..., port=...): `).
+    if text.startswith(("HTTPConnection(", "HTTPSConnection(")) and "): " in text:
+        text = text.split("): ", 1)[1]
     return text.split("?", 1)[0] if "http" in text else text

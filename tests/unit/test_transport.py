@@ -115,6 +115,8 @@ def test_a_refused_connection_fails_at_once_and_names_the_registry() -> None:
     with pytest.raises(RegistryError) as caught:
         t.request("GET", "/v2/", what="a test")
     assert f"Cannot reach the registry {address}" in caught.value.message
+    assert "Connection refused" in caught.value.message
+    assert "HTTPConnection(" not in caught.value.message
     assert "factory registry status" in str(caught.value)
     assert sleeps == []
 
