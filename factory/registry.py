@@ -28,6 +28,7 @@ from factory.transport import RetryPolicy, Transport, error_detail
 
 DEFAULT_CHUNK_SIZE: Final = 16 << 20
 Log = Callable[[str], None]
+Progress = Callable[[int, int], None]
 
 _KNOWN_BLOBS: dict[str, dict[str, set[str]]] = {}
 """Per registry host, the repositories where this process has seen each blob (mount sources)."""
@@ -385,11 +386,14 @@ def push_layout(
     transport: Transport | None = None,
     policy: RetryPolicy | None = None,
     log: Log = console.detail,
+    progress: Progress | None = None,
 ) -> PushResult:
     """Push every image of the layout at ``layout_dir`` to ``repository`` (`host/path`).
 
     ``mount_from`` names sibling repositories (paths on the same registry) worth trying as
     cross-repository mount sources; repositories this process pushed to are tried too.
+    ``progress`` is called after each blob with (bytes of the layout's blobs now in the
+    registry, bytes of all its blobs), for a progress bar.
     """
     plan = push_plan.read(layout_dir)
     ref = reference.repository(repository)
@@ -398,8 +402,13 @@ def push_layout(
     tally = _Tally()
     try:
         pusher = Pusher(t, ref.repository, chunk_size=chunk_size, mount_from=mount_from, log=log)
+        total = sum(blob.size for blob in plan.blobs)
+        done = 0
         for blob in plan.blobs:
             pusher.push_blob(plan, blob, tally)
+            done += blob.size
+            if progress is not None:
+                progress(done, total)
         for manifest in plan.manifests:
             if pusher.manifest_exists(manifest):
                 log(f"manifest {manifest.digest[:19]} already in {ref.repository}")

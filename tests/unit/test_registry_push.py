@@ -202,3 +202,18 @@ def test_a_mount_source_we_may_not_read_is_skipped_not_fatal(tmp_path: Path) -> 
         )
     assert result.blobs_uploaded == 6 and result.blobs_mounted == 0
     assert "factory/private is no mount source (HTTP 403)" in messages
+
+
+def test_progress_counts_every_blob_up_to_the_total(tmp_path: Path) -> None:
+    built = write_layout(tmp_path / "layout")
+    seen: list[tuple[int, int]] = []
+    with serve(FakeRegistry()) as server:
+        registry.push_layout(
+            built.path,
+            f"{server.address}/factory/hello",
+            policy=NO_WAIT,
+            progress=lambda d, t: seen.append((d, t)),
+        )
+    assert len(seen) == 6
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert seen[-1] == (built.blob_bytes, built.blob_bytes)
