@@ -13,6 +13,7 @@ from factory.cli import (  # noqa: F401  (register commands)
     doctor_cmd,
     image_cmd,
     registry_cmd,
+    supply_cmd,
     targets_cmd,
     validate_cmd,
 )

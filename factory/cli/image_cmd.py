@@ -15,7 +15,9 @@ from factory.assemble import LayoutResult, assemble, dist_dir
 from factory.cli.app import app, load_config
 from factory.errors import UsageError
 from factory.local_registry import ensure_local_registry
+from factory.referrers import Attached
 from factory.registry import PushResult, push_layout
+from factory.supply import SupplyChain
 
 RESULT_SCHEMA = "factory.image/v1"
 
@@ -79,6 +81,18 @@ def image_command(
             help="Allow plain HTTP to a registry that is not on a loopback address.",
         ),
     ] = False,
+    sbom: Annotated[
+        bool,
+        typer.Option("--sbom/--no-sbom", help="With --push: attach an SPDX SBOM to each index."),
+    ] = True,
+    sign_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--sign-key",
+            metavar="PATH",
+            help="With --push: sign each index with this ECDSA P-256 PEM key (cosign format).",
+        ),
+    ] = None,
 ) -> None:
     """Assemble one FROM-scratch image per target and one index per image, as OCI layouts.
 
@@ -96,7 +110,9 @@ def image_command(
     for item in loaded:
         console.info(f"loaded {item.image} ({item.target}) as {', '.join(item.references)}")
     pushed: list[PushResult] = []
+    attached: list[Attached] = []
     if push:
+        chain = SupplyChain.prepare(config, sign_key=sign_key, with_sbom=sbom)
         for result in results:
             ensure_local_registry(result.repository)
             console.info(f"pushing {result.image} to {result.repository}")
@@ -107,10 +123,11 @@ def image_command(
                     insecure=insecure or config.registry.insecure,
                 )
             )
+            attached += chain.attach(result, insecure=insecure or config.registry.insecure)
     if console.options().json:
-        console.result_json(summary_json(results, loaded, pushed))
+        console.result_json(summary_json(results, loaded, pushed, attached))
     else:
-        show_summary(results, pushed)
+        show_summary(results, pushed, attached)
 
 
 def with_registry(config: cfg.Config, repository: str) -> cfg.Config:
@@ -131,16 +148,20 @@ def summary_json(
     results: list[LayoutResult],
     loaded: list[dockerload.LoadResult],
     pushed: list[PushResult],
+    attached: list[Attached],
 ) -> dict[str, Any]:
     return {
         "schema": RESULT_SCHEMA,
         "images": [r.to_json() for r in results],
         "loaded": [item.to_json() for item in loaded],
         "pushed": [item.to_json() for item in pushed],
+        "attached": [item.to_json() for item in attached],
     }
 
 
-def show_summary(results: list[LayoutResult], pushed: list[PushResult]) -> None:
+def show_summary(
+    results: list[LayoutResult], pushed: list[PushResult], attached: list[Attached]
+) -> None:
     rows = [
         [
             r.image,
@@ -163,6 +184,8 @@ def show_summary(results: list[LayoutResult], pushed: list[PushResult]) -> None:
         console.result(f"pushed {p.repository} ({uploaded}):")
         for index in p.indexes:
             console.result(f"  {p.repository}:{index.tag} = {index.reference}")
+    for a in attached:
+        console.result(f"  {a.artifact_type} {a.digest} refers to {a.subject} ({a.via})")
 
 
 def _size(size: int) -> str:

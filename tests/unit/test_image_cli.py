@@ -33,7 +33,7 @@ def test_image_json_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert image["index_digest"].startswith("sha256:")
     assert [t["target"] for t in image["targets"]] == ["amd64", "arm64"]
     # the keys of factory.image/v1 are locked: scripts read them
-    assert list(document) == ["schema", "images", "loaded", "pushed"]
+    assert list(document) == ["schema", "images", "loaded", "pushed", "attached"]
     assert list(image) == [
         "image",
         "layout",
@@ -152,6 +152,9 @@ def test_push_sends_each_layout_to_its_repository(
         )
 
     monkeypatch.setattr(image_cmd, "push_layout", fake_push)
+    # the SBOM and signature attachments have their own tests (test_supply_chain.py)
+    monkeypatch.setattr("factory.supply.SupplyChain.attach", lambda *_, **__: [])
+    monkeypatch.setattr("factory.supply.toolchain", lambda: None)
     started: list[str] = []
     monkeypatch.setattr(image_cmd, "ensure_local_registry", started.append)
     project = make_project(tmp_path / "p", ("amd64",))

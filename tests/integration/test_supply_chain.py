@@ -1,0 +1,161 @@
+"""SBOM and signature referrers on Debian's docker-registry 2.8 (no referrers API: the tag-schema
+fallback runs), written by `factory image --push --sign-key` and read by `factory verify`,
+`factory referrers` and skopeo."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from factory import referrers, signing
+from factory.oci import Descriptor
+from factory.transport import Transport
+from tests.conftest import ROOT
+from tests.imagekit import factory_json, make_project, run
+from tests.integration.registry_kit import Registry, local
+
+
+@pytest.fixture(scope="module")
+def registry() -> Iterator[Registry]:
+    with local() as started:
+        yield started
+
+
+def factory(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}
+    return subprocess.run(
+        [sys.executable, "-m", "factory", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=300,
+    )
+
+
+def _fetch_blob(registry: Registry, repository: str, digest: str) -> bytes:
+    response = registry.get(f"/v2/{repository}/blobs/{digest}")
+    assert response.status_code == 200
+    return response.content
+
+
+def test_push_attaches_an_sbom_and_a_signature_that_verify_finds(
+    registry: Registry, tmp_path: Path
+) -> None:
+    project = make_project(tmp_path / "p", ("amd64", "arm64"))
+    shutil.copy(ROOT / "examples" / "hello_world" / "Cargo.lock", project.root / "ws")
+    keys = tmp_path / "keys" / "cosign"
+    assert factory("keygen", str(keys)).returncode == 0
+    config = str(project.root / "images.toml")
+    repo_prefix = f"{registry.address}/sc"
+    document, _ = factory_json(
+        "image", "-C", config, "--push", "--registry", repo_prefix, "--sign-key", f"{keys}.key"
+    )
+    [image] = document["images"]
+    index = image["index_digest"]
+    repository = "sc/greeter"
+    sbom_entry, signature_entry = document["attached"]
+    assert sbom_entry["artifact_type"] == "application/spdx+json"
+    assert signature_entry["artifact_type"] == signing.ARTIFACT_TYPE
+    assert {sbom_entry["via"], signature_entry["via"]} == {"fallback tag"}
+    assert registry.get(f"/v2/{repository}/referrers/{index}").status_code == 404
+
+    # the fallback tag lists both artifacts; each has the index as its subject
+    listed = registry.get(f"/v2/{repository}/manifests/{referrers.fallback_tag(index)}").json()
+    assert [m["digest"] for m in listed["manifests"]] == [
+        sbom_entry["digest"],
+        signature_entry["digest"],
+    ]
+    sbom_manifest: dict[str, Any] = registry.get(
+        f"/v2/{repository}/manifests/{sbom_entry['digest']}"
+    ).json()
+    assert sbom_manifest["subject"]["digest"] == index
+    spdx = json.loads(_fetch_blob(registry, repository, sbom_manifest["layers"][0]["digest"]))
+    names = {p["name"]: p for p in spdx["packages"]}
+    assert names["tokio"]["externalRefs"][0]["referenceLocator"].startswith("pkg:cargo/tokio@")
+    assert names["tokio"]["checksums"][0]["algorithm"] == "SHA256"
+    assert {"llvm", "musl", "rust"} <= set(names)
+    assert spdx["name"] == f"{registry.address}/sc/greeter@{index}"
+    # cosign's tag for signatures names the same artifact
+    cosign_tag = signing.cosign_tag(index)
+    assert registry.tag_digest(repository, cosign_tag) == signature_entry["digest"]
+
+    reference = f"{registry.address}/{repository}:latest"
+    listing = json.loads(factory("--json", "referrers", reference).stdout)
+    assert listing["via"] == "fallback tag"
+    assert len(listing["referrers"]) == 2
+    skopeo = run(
+        "skopeo",
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        f"docker://{registry.address}/{repository}:{referrers.fallback_tag(index)}",
+    ).stdout
+    assert json.loads(skopeo) == listed
+
+    good = factory("--json", "verify", reference, "--key", f"{keys}.pub")
+    assert good.returncode == 0, good.stderr
+    assert json.loads(good.stdout)["signatures"][0]["valid"] is True
+
+    other = tmp_path / "keys" / "other"
+    assert factory("keygen", str(other)).returncode == 0
+    wrong = factory("verify", reference, "--key", f"{other}.pub")
+    assert wrong.returncode == 5
+    assert "does not match the payload and this key" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+
+    # pushing again attaches the same bytes: the fallback index does not grow
+    again, _ = factory_json(
+        "image", "-C", config, "--push", "--registry", repo_prefix, "--sign-key", f"{keys}.key"
+    )
+    assert again["attached"][0]["digest"] == sbom_entry["digest"]
+    relisted = registry.get(f"/v2/{repository}/manifests/{referrers.fallback_tag(index)}").json()
+    assert len(relisted["manifests"]) == 3  # ECDSA signatures differ: a second one is listed
+
+
+def test_a_tampered_signature_payload_fails_verification(
+    registry: Registry, tmp_path: Path
+) -> None:
+    project = make_project(tmp_path / "p", ("amd64",))
+    config = str(project.root / "images.toml")
+    document, _ = factory_json(
+        "image", "-C", config, "--push", "--no-sbom", "--registry", f"{registry.address}/tamper"
+    )
+    assert document["attached"] == []
+    index = document["images"][0]["index_digest"]
+    keys = signing.generate(tmp_path / "k", environ={})
+    key = signing.load_private_key(keys.private, environ={})
+    honest = signing.signature_artifact(key, f"{registry.address}/tamper/greeter", index)
+    [layer] = honest.layers
+    forged = referrers.Artifact(
+        artifact_type=signing.ARTIFACT_TYPE,
+        layers=(
+            referrers.Layer(
+                media_type=layer.media_type,
+                data=layer.data.replace(b"tamper/greeter", b"tamper/greetex"),
+                annotations=layer.annotations,
+            ),
+        ),
+    )
+    subject = Descriptor(
+        media_type=referrers.INDEX_TYPE,
+        digest=index,
+        size=len(registry.get(f"/v2/tamper/greeter/manifests/{index}").content),
+    )
+    with Transport(registry.address) as t:
+        referrers.attach(t, "tamper/greeter", subject, forged, layout=tmp_path / "store")
+    reference = f"{registry.address}/tamper/greeter@{index}"
+    tampered = factory("verify", reference, "--key", str(keys.public))
+    assert tampered.returncode == 5, tampered.stderr
+    assert "does not match the payload" in tampered.stderr
+    with Transport(registry.address) as t:
+        referrers.attach(t, "tamper/greeter", subject, honest, layout=tmp_path / "store")
+    assert factory("verify", reference, "--key", str(keys.public)).returncode == 0

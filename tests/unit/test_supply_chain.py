@@ -1,0 +1,261 @@
+"""SBOM, referrers (API and tag-schema fallback) and cosign-format signatures, without Docker."""
+
+from __future__ import annotations
+
+import base64
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from factory import referrers, sbom, signing
+from factory.errors import ConfigError, UsageError, ValidationError
+from factory.oci import Descriptor
+from factory.transport import RetryPolicy, Transport
+from tests.conftest import ROOT
+from tests.fake_http import Reply, Request, serve
+from tests.fake_registry import FakeRegistry
+
+LOCK = ROOT / "examples" / "hello_world" / "Cargo.lock"
+SUBJECT = Descriptor(media_type=referrers.INDEX_TYPE, digest="sha256:" + "ab" * 32, size=512)
+TOOLS = sbom.Toolchain(versions={"llvm": "21.1.8", "musl": "1.2.5", "rust": "1.96.0"}, source="x")
+
+
+def _document(**overrides: Any) -> dict[str, Any]:
+    arguments: dict[str, Any] = {
+        "image": "hello",
+        "repository": "127.0.0.1:5000/factory/hello",
+        "index_digest": SUBJECT.digest,
+        "created": 1700000000,
+        "crates": sbom.read_lock(LOCK),
+        "toolchain": TOOLS,
+        "lockfile": str(LOCK),
+    }
+    return sbom.document(**{**arguments, **overrides})
+
+
+def test_the_sbom_lists_every_locked_crate_with_checksum_and_purl() -> None:
+    document = _document()
+    assert document["spdxVersion"] == "SPDX-2.3"
+    assert document["creationInfo"]["created"] == "2023-11-14T22:13:20Z"
+    packages = {p["name"]: p for p in document["packages"]}
+    tokio = packages["tokio"]
+    locked = next(c for c in sbom.read_lock(LOCK) if c.name == "tokio")
+    assert tokio["versionInfo"] == locked.version
+    assert tokio["checksums"] == [{"algorithm": "SHA256", "checksumValue": locked.checksum}]
+    assert tokio["externalRefs"][0]["referenceLocator"] == f"pkg:cargo/tokio@{locked.version}"
+    assert "checksums" not in packages["hello_world"], "workspace members have no checksum"
+    assert len([p for p in document["packages"] if p["SPDXID"].startswith("SPDXRef-Cargo-")]) == 13
+    assert {packages[t]["versionInfo"] for t in ("llvm", "musl", "rust")} == {
+        "21.1.8",
+        "1.2.5",
+        "1.96.0",
+    }
+    relations = {
+        (r["spdxElementId"], r["relationshipType"], r["relatedSpdxElement"])
+        for r in document["relationships"]
+    }
+    assert ("SPDXRef-DOCUMENT", "DESCRIBES", "SPDXRef-Image") in relations
+    assert ("SPDXRef-Tool-llvm", "BUILD_TOOL_OF", "SPDXRef-Image") in relations
+    assert ("SPDXRef-Image", "STATIC_LINK", "SPDXRef-Tool-musl") in relations
+    ids = [p["SPDXID"] for p in document["packages"]]
+    assert len(ids) == len(set(ids))
+    assert all(r["relatedSpdxElement"] in ids for r in document["relationships"])
+
+
+def test_the_sbom_is_deterministic_and_names_its_image() -> None:
+    assert sbom.encode(_document()) == sbom.encode(_document())
+    other = _document(index_digest="sha256:" + "cd" * 32)
+    assert other["documentNamespace"] != _document()["documentNamespace"]
+    assert _document(crates=(), lockfile=None)["creationInfo"]["comment"].startswith("no Cargo")
+
+
+def test_toolchain_versions_from_labels_or_the_dockerfile() -> None:
+    labels = {"org.factory.llvm": "21.1.8", "org.factory.musl": "1.2.5", "org.factory.rust": "1.96"}
+    found = sbom.toolchain_from_labels("factory-builder:abc", labels)
+    assert found is not None
+    assert found.versions == {"llvm": "21.1.8", "musl": "1.2.5", "rust": "1.96"}
+    assert sbom.toolchain_from_labels("x", {}) is None
+    defaults = sbom.toolchain_from_dockerfile()
+    assert set(defaults.versions) == {"llvm", "musl", "rust"}
+    assert defaults.source == "defaults of builder.Dockerfile"
+
+
+def test_a_broken_lockfile_is_a_config_error(tmp_path: Path) -> None:
+    lock = tmp_path / "Cargo.lock"
+    lock.write_text("[[package]\nname=")
+    with pytest.raises(ConfigError, match=r"Cargo\.lock is not valid TOML"):
+        sbom.read_lock(lock)
+
+
+class ReferrersRegistry(FakeRegistry):
+    """The fake registry with the OCI 1.1 referrers API."""
+
+    def __call__(self, request: Request) -> Reply:
+        if "/referrers/" in request.path and request.method == "GET":
+            name, _, subject = request.path.removeprefix("/v2/").partition("/referrers/")
+            found = [
+                {
+                    "mediaType": referrers.MANIFEST_TYPE,
+                    "digest": digest,
+                    "size": len(data),
+                    "artifactType": json.loads(data)["artifactType"],
+                }
+                for digest, (media_type, data) in self.manifests.get(name, {}).items()
+                if digest.startswith("sha256:")
+                and json.loads(data).get("subject", {}).get("digest") == subject
+            ]
+            body = json.dumps(
+                {"schemaVersion": 2, "mediaType": referrers.INDEX_TYPE, "manifests": found}
+            ).encode()
+            return Reply(status=200, headers={"Content-Type": referrers.INDEX_TYPE}, body=body)
+        reply = super().__call__(request)
+        if request.method == "PUT" and "/manifests/" in request.path and reply.status == 201:
+            subject = json.loads(request.body).get("subject", {}).get("digest")
+            if subject:
+                return Reply(status=201, headers={**reply.headers, "OCI-Subject": subject})
+        return reply
+
+
+def _sbom_artifact() -> referrers.Artifact:
+    layer = referrers.Layer(media_type=sbom.MEDIA_TYPE, data=sbom.encode(_document()))
+    return referrers.Artifact(artifact_type=sbom.MEDIA_TYPE, layers=(layer,))
+
+
+def _transport(address: str) -> Transport:
+    return Transport(
+        address, policy=RetryPolicy(attempts=2, base_delay=0.0), lookup_credentials=False
+    )
+
+
+def test_attach_through_the_referrers_api(tmp_path: Path) -> None:
+    fake = ReferrersRegistry()
+    with serve(fake) as server, _transport(server.address) as t:
+        attached = referrers.attach(t, "team/hello", SUBJECT, _sbom_artifact(), layout=tmp_path)
+        listed, via = referrers.find(t, "team/hello", SUBJECT.digest)
+    assert attached.via == "referrers API"
+    assert via == "referrers API"
+    assert [m["digest"] for m in listed] == [attached.digest]
+    assert referrers.fallback_tag(SUBJECT.digest) not in fake.manifests["team/hello"]
+    manifest = json.loads(fake.manifests["team/hello"][attached.digest][1])
+    assert manifest["subject"] == SUBJECT.to_json()
+    assert manifest["artifactType"] == "application/spdx+json"
+    assert manifest["config"]["mediaType"] == "application/vnd.oci.empty.v1+json"
+
+
+def test_attach_without_the_api_keeps_the_fallback_tag(tmp_path: Path) -> None:
+    fake = FakeRegistry()  # answers 404 on /referrers/, and no OCI-Subject header
+    signature = signing.signature_artifact(
+        ec.generate_private_key(ec.SECP256R1()), "r/team/hello", SUBJECT.digest
+    )
+    with serve(fake) as server, _transport(server.address) as t:
+        first = referrers.attach(t, "team/hello", SUBJECT, _sbom_artifact(), layout=tmp_path)
+        again = referrers.attach(t, "team/hello", SUBJECT, _sbom_artifact(), layout=tmp_path)
+        signed = referrers.attach(t, "team/hello", SUBJECT, signature, layout=tmp_path)
+        listed, via = referrers.find(t, "team/hello", SUBJECT.digest)
+        only_signatures, _ = referrers.find(
+            t, "team/hello", SUBJECT.digest, artifact_type=signing.ARTIFACT_TYPE
+        )
+        assert any(r.path.endswith(f"/referrers/{SUBJECT.digest}") for r in server.requests)
+    assert first.via == again.via == signed.via == "fallback tag"
+    assert via == "fallback tag"
+    assert first.digest == again.digest
+    assert [(m["digest"], m["artifactType"]) for m in listed] == [
+        (first.digest, sbom.MEDIA_TYPE),
+        (signed.digest, signing.ARTIFACT_TYPE),
+    ]
+    assert [m["digest"] for m in only_signatures] == [signed.digest]
+    media_type, data = fake.manifests["team/hello"]["sha256-" + "ab" * 32]
+    assert media_type == referrers.INDEX_TYPE
+    assert json.loads(data)["manifests"] == listed
+
+
+def _pair(tmp_path: Path) -> signing.KeyPair:
+    return signing.generate(tmp_path / "cosign", environ={})
+
+
+def _signed(
+    key: ec.EllipticCurvePrivateKey, digest: str = SUBJECT.digest
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    artifact = signing.signature_artifact(key, "127.0.0.1:5000/team/hello", digest)
+    manifest = json.loads(artifact.manifest(SUBJECT))
+    [layer] = artifact.layers
+    return manifest, {referrers.digest_of(layer.data): layer.data}
+
+
+def test_a_signature_verifies_with_its_public_key_only(tmp_path: Path) -> None:
+    pair = _pair(tmp_path)
+    assert stat.S_IMODE(pair.private.stat().st_mode) == 0o600
+    assert pair.public.read_text().startswith("-----BEGIN PUBLIC KEY-----")
+    key = signing.load_private_key(pair.private, environ={})
+    public = signing.load_public_key(pair.public)
+    manifest, blobs = _signed(key)
+    good = signing.check(public, SUBJECT.digest, manifest, blobs, artifact="a")
+    assert good.valid, good.reason
+    assert good.reference == "127.0.0.1:5000/team/hello"
+    payload = json.loads(next(iter(blobs.values())))
+    assert payload["critical"]["type"] == "cosign container image signature"
+    assert payload["critical"]["image"]["docker-manifest-digest"] == SUBJECT.digest
+
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    wrong_key = signing.check(other, SUBJECT.digest, manifest, blobs, artifact="a")
+    assert not wrong_key.valid
+    assert "does not match" in wrong_key.reason
+
+    [digest] = blobs
+    tampered = blobs[digest].replace(b"hello", b"hellx")
+    bad = signing.check(public, SUBJECT.digest, manifest, {digest: tampered}, artifact="a")
+    assert not bad.valid
+    assert "does not match" in bad.reason
+
+    elsewhere, other_blobs = _signed(key, "sha256:" + "cd" * 32)
+    moved = signing.check(public, SUBJECT.digest, elsewhere, other_blobs, artifact="a")
+    assert not moved.valid
+    assert "names sha256:cdcd" in moved.reason
+
+    with pytest.raises(ValidationError, match="No valid signature"):
+        signing.require_valid([wrong_key, bad, moved], "r@" + SUBJECT.digest, pair.public)
+    signing.require_valid([bad, good], "r@" + SUBJECT.digest, pair.public)
+
+
+def test_the_signature_is_ecdsa_sha256_der_over_the_payload(tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    manifest, blobs = _signed(key)
+    encoded = manifest["layers"][0]["annotations"][signing.SIGNATURE_ANNOTATION]
+    from cryptography.hazmat.primitives import hashes
+
+    key.public_key().verify(
+        base64.b64decode(encoded), next(iter(blobs.values())), ec.ECDSA(hashes.SHA256())
+    )
+    assert signing.cosign_tag(SUBJECT.digest) == "sha256-" + "ab" * 32 + ".sig"
+
+
+def test_encrypted_keys_need_cosign_password(tmp_path: Path) -> None:
+    pair = signing.generate(tmp_path / "enc", environ={"COSIGN_PASSWORD": "s3cret"})
+    assert b"ENCRYPTED PRIVATE KEY" in pair.private.read_bytes()
+    signing.load_private_key(pair.private, environ={"COSIGN_PASSWORD": "s3cret"})
+    with pytest.raises(UsageError, match="COSIGN_PASSWORD"):
+        signing.load_private_key(pair.private, environ={})
+    with pytest.raises(UsageError, match="already exists"):
+        signing.generate(tmp_path / "enc", environ={})
+
+
+def test_keys_that_are_not_p256_are_refused(tmp_path: Path) -> None:
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path = tmp_path / "rsa.key"
+    path.write_bytes(
+        rsa_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    with pytest.raises(UsageError, match="not an ECDSA P-256 key"):
+        signing.load_private_key(path, environ={})
+    (tmp_path / "junk.pub").write_text("junk")
+    with pytest.raises(UsageError, match="not a PEM public key"):
+        signing.load_public_key(tmp_path / "junk.pub")
