@@ -32,6 +32,7 @@ from factory import console
 from factory.builder import BuilderImage
 from factory.config import BazelConfig, ImageConfig, Profile
 from factory.drivers import Artifact, artifact_path, file_digest
+from factory.drivers.bazel_image import DOCKERFILE as STAGE_DOCKERFILE
 from factory.drivers.bazel_image import ensure_bazel_stage
 from factory.engine import CommandError, ContainerSpec, ExecResult, Mount, container
 from factory.errors import BuildError, EngineError, UsageError
@@ -296,12 +297,17 @@ def build(
     dist: Path,
     bazel: BazelConfig,
     keep: bool = False,
+    stage_dockerfile: Path = STAGE_DOCKERFILE,
 ) -> list[Artifact]:
-    """Compile every image x target with Bazel; the binaries land in dist/bin/<image>/<target>/."""
+    """Compile every image x target with Bazel; the binaries land in dist/bin/<image>/<target>/.
+
+    `stage_dockerfile` is the Bazel stage's Dockerfile (default: dockerfiles/bazel.Dockerfile of
+    this checkout; pass the one beside [builder] dockerfile when that is elsewhere).
+    """
     workspace = workspace_path.resolve()
     check_workspace(workspace)
     version = bazel_version(workspace)
-    stage = ensure_bazel_stage(engine, builder, bazel_version=version)
+    stage = ensure_bazel_stage(engine, builder, bazel_version=version, dockerfile=stage_dockerfile)
     spec = ContainerSpec(
         image=stage.tag,
         purpose="bazel",
