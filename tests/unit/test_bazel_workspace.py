@@ -263,6 +263,15 @@ def test_module_pins_the_seeds_versions(bazel: FakeBazel) -> None:
         for exec_set in ("rust_linux_x86_64", "rust_linux_aarch64")
         for triple in ("x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl")
     }
+    # rules_rust 0.68.1 fails when a later repository_set call of a name sets more than these.
+    firsts: set[str] = set()
+    for attrs in sets:
+        if attrs["name"] in firsts:
+            assert set(attrs) <= {"name", "target_triple", "target_compatible_with"}, attrs
+        else:
+            firsts.add(attrs["name"])
+            assert attrs["exec_triple"] == attrs["target_triple"], attrs
+            assert attrs["versions"] == ["1.93.1"] and attrs["edition"] == "2024"
     for attrs in sets:
         libc = "musl" if attrs["target_triple"].endswith("musl") else "glibc"
         assert f"//constraints/libc:{libc}" in attrs["target_compatible_with"]
