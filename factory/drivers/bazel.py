@@ -217,6 +217,8 @@ def build_in(
     dist: Path,
 ) -> list[Artifact]:
     """Steps 2 and 3 in a running container (the unit tests drive this with a fake box)."""
+    if not jobs:
+        return []
     labels = [job.label for job in jobs]
     console.info(f"bazel: building {len(labels)} target(s) ({profile})")
     started = time.monotonic()
@@ -235,7 +237,7 @@ def build_in(
             "settings in [bazel]) and run `factory build --driver bazel` again.",
         ) from None
     console.info(f"bazel: built in {time.monotonic() - started:.1f} s")
-    root = box.run(info_command(workspace, config, profile), workdir=SRC, what="bazel info")
+    root = _query(box, info_command(workspace, config, profile), "bazel info execution_root")
     execution_root = root.stdout.strip().splitlines()[-1]
     return [_collect(box, job, workspace, config, profile, dist, execution_root) for job in jobs]
 
@@ -249,13 +251,13 @@ def _collect(
     dist: Path,
     execution_root: str,
 ) -> Artifact:
-    query = box.run(
-        cquery_command(workspace, config, profile, job.label), workdir=SRC, what="bazel cquery"
+    query = _query(
+        box, cquery_command(workspace, config, profile, job.label), f"bazel cquery {job.label}"
     )
     relative = output_file(query.stdout, job.label)
     # The rule's output may be a symlink to rustc's output: copy the file it points at.
-    resolved = box.run(["readlink", "-f", "--", f"{execution_root}/{relative}"], workdir=SRC)
-    inside = resolved.stdout.strip()
+    where = f"{execution_root}/{relative}"
+    inside = _query(box, ["readlink", "-e", "--", where], f"resolving {where}").stdout.strip()
     destination = artifact_path(dist, job.image, job.target.name, job.binary)
     try:
         box.copy_out(inside, destination)
@@ -274,6 +276,19 @@ def _collect(
         size=size,
         profile=profile,
     )
+
+
+def _query(box: Box, argv: Sequence[str], what: str) -> ExecResult:
+    """Run a command after the build; its failure is a build failure that quotes it."""
+    try:
+        return box.run(argv, workdir=SRC, what=what)
+    except CommandError as err:
+        output = (err.stderr or err.stdout).strip()[-4000:]
+        raise BuildError(
+            f"{what} failed after a successful build:\n{output}",
+            hint="Run the same `bazel build` by hand in the workspace to see why; the output "
+            "base is kept in the factory-bazel-cache volume.",
+        ) from None
 
 
 def jobs_for(

@@ -305,3 +305,26 @@ def test_the_stage_dockerfile_is_legacy_builder_friendly() -> None:
     assert not any(line.startswith("# syntax=") or line.startswith("RUN --mount") for line in lines)
     assert "FROM ${BUILDER}" in text and "USE_BAZEL_VERSION" in text
     assert 'org.factory.managed="true"' in text
+
+
+@pytest.mark.parametrize("failing", ["cquery", "info"])
+def test_a_failing_query_after_the_build_is_a_build_error(failing: str, tmp_path: Path) -> None:
+    jobs = _jobs("amd64")
+    box = FakeBox(outputs={jobs[0].label: "bazel-out/x/bin/hello_world_static_amd64\n"})
+    box.fail_on = failing
+    with pytest.raises(BuildError, match="failed after a successful build") as caught:
+        bazel.build_in(
+            box, workspace=WORKSPACE, jobs=jobs, config=BazelConfig(), profile="opt", dist=tmp_path
+        )
+    assert "no such target" in caught.value.message
+
+
+def test_no_jobs_runs_nothing(tmp_path: Path) -> None:
+    box = FakeBox()
+    assert (
+        bazel.build_in(
+            box, workspace=WORKSPACE, jobs=[], config=BazelConfig(), profile="opt", dist=tmp_path
+        )
+        == []
+    )
+    assert box.ran == []
