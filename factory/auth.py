@@ -1,7 +1,9 @@
 """Registry credentials from the Docker client's configuration, as `docker login` leaves them.
 
-The file is ``$DOCKER_CONFIG/config.json`` (default ``~/.docker/config.json``). For a registry
-host, the first of these that knows it answers:
+``FACTORY_REGISTRY_USERNAME`` and ``FACTORY_REGISTRY_PASSWORD`` in the environment come first
+(for CI, where no `docker login` ran); with ``FACTORY_REGISTRY_HOST`` set they go to that host
+only. Otherwise the file is ``$DOCKER_CONFIG/config.json`` (default ``~/.docker/config.json``).
+For a registry host, the first of these that knows it answers:
 
 1. ``credHelpers[host]``: run ``docker-credential-<helper> get`` with the server on stdin;
 2. ``credsStore``: the same with the default helper;
@@ -31,6 +33,9 @@ DOCKER_HUB_SERVER = "https://index.docker.io/v1/"
 """The key Docker uses for Docker Hub in config.json and for credential helpers."""
 
 HELPER_TIMEOUT = 30.0
+USERNAME_VARIABLE = "FACTORY_REGISTRY_USERNAME"
+PASSWORD_VARIABLE = "FACTORY_REGISTRY_PASSWORD"
+HOST_VARIABLE = "FACTORY_REGISTRY_HOST"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,14 +167,42 @@ def _auths_entry(auths: Mapping[str, Any], host: str) -> tuple[str, Mapping[str,
     return None
 
 
+def from_environment(host: str, environ: Mapping[str, str] | None = None) -> Credentials | None:
+    """``FACTORY_REGISTRY_USERNAME``/``_PASSWORD`` for ``host`` (all hosts unless
+    ``FACTORY_REGISTRY_HOST`` names one); None when they are not set."""
+    env = os.environ if environ is None else environ
+    username, password = env.get(USERNAME_VARIABLE, ""), env.get(PASSWORD_VARIABLE, "")
+    if not username and not password:
+        return None
+    if not (username and password):
+        missing = PASSWORD_VARIABLE if username else USERNAME_VARIABLE
+        raise RegistryError(
+            f"{USERNAME_VARIABLE if username else PASSWORD_VARIABLE} is set but {missing} is not.",
+            hint=f"Set both (or neither, to use the Docker configuration {config_path(env)}).",
+        )
+    only = env.get(HOST_VARIABLE, "")
+    if only and normalize_host(only) != normalize_host(host):
+        return None
+    return Credentials(
+        username=username,
+        password=password,
+        source=f"the environment ({USERNAME_VARIABLE}, {PASSWORD_VARIABLE})",
+    )
+
+
 def lookup(
     host: str,
     *,
     path: Path | None = None,
     helper: HelperRunner = run_helper,
+    environ: Mapping[str, str] | None = None,
 ) -> Credentials | None:
-    """The credentials the Docker configuration holds for registry ``host``, if any."""
-    path = path or config_path()
+    """The credentials for registry ``host``: the environment's, else the Docker
+    configuration's, if any."""
+    found = from_environment(host, environ)
+    if found is not None:
+        return found
+    path = path or config_path(environ)
     document = load_config(path)
     wanted = normalize_host(host)
     helpers = document.get("credHelpers") or {}

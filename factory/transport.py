@@ -398,7 +398,8 @@ class Transport:
                 f"{self.host} requires authentication for {what}, and the Docker configuration "
                 f"({auth.config_path()}) has no credentials for {self.host}.",
                 hint=f"Run `docker login {self.host}` (or set DOCKER_CONFIG to a directory "
-                "whose config.json has them), then push again.",
+                "whose config.json has them, or set FACTORY_REGISTRY_USERNAME and "
+                "FACTORY_REGISTRY_PASSWORD), then push again.",
             )
         return RegistryError(
             f"{self.host} refused the credentials from {creds.source} for {what} "

@@ -8,16 +8,19 @@ import hashlib
 import json
 import os
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import bcrypt
 import docker
 import docker.errors
 import requests
 
 from factory import local_registry, push_plan
 from factory.assemble import assemble
+from factory.engine import labels
 from tests.imagekit import make_project
 
 INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
@@ -96,6 +99,33 @@ def local(*, config: str | None = None) -> Iterator[Registry]:
         local_registry.stop(engine, port=port)
         with contextlib.suppress(docker.errors.NotFound):
             engine.volumes.get(local_registry.container_name(port)).remove(force=True)
+
+
+@contextlib.contextmanager
+def local_htpasswd(root: Path, user: str, password: str) -> Iterator[Registry]:
+    """The registry image with its htpasswd configuration (bcrypt ``user:password``), on a free
+    loopback port; removed after."""
+    engine = docker.from_env()
+    htpasswd = root / "htpasswd"
+    htpasswd.write_text(f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(5)).decode()}\n")
+    htpasswd.chmod(0o644)
+    port = free_port()
+    container = engine.containers.run(
+        local_registry.ensure_image(engine, log=lambda _: None),
+        command=["/etc/factory-registry/htpasswd.yml"],
+        detach=True,
+        ports={"5000/tcp": ("127.0.0.1", port)},
+        volumes={str(htpasswd): {"bind": "/etc/factory-registry/htpasswd", "mode": "ro"}},
+        labels=labels(purpose="test-registry"),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not local_registry.answers(f"127.0.0.1:{port}", timeout=1.0):
+            assert time.monotonic() < deadline, container.logs().decode(errors="replace")
+            time.sleep(0.2)
+        yield Registry(engine=engine, port=port)
+    finally:
+        container.remove(force=True, v=True)
 
 
 def layout(
