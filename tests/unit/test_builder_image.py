@@ -1,0 +1,93 @@
+"""The builder image's content hash and build context, without an engine."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from factory import builder
+from factory.config import DEFAULT_DOCKERFILE
+from factory.errors import UsageError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _context(tmp_path: Path, script: str = "echo hi\n") -> Path:
+    dockerfile = tmp_path / "builder.Dockerfile"
+    dockerfile.write_text("ARG BASE\nFROM ${BASE}\nCOPY builder/ /opt/\n")
+    (tmp_path / "builder").mkdir(exist_ok=True)
+    setup = tmp_path / "builder" / "setup.sh"
+    setup.write_text(script)
+    setup.chmod(0o755)
+    (tmp_path / "registry.Dockerfile").write_text("FROM scratch\n")
+    return dockerfile
+
+
+def test_context_holds_the_dockerfile_and_its_directory_only(tmp_path: Path) -> None:
+    context = builder.load_context(_context(tmp_path))
+    assert [(name, mode) for name, mode, _ in context.files] == [
+        ("builder.Dockerfile", 0o644),
+        ("builder/setup.sh", 0o755),
+    ]
+    with tarfile.open(fileobj=context.tar()) as archive:
+        assert archive.getnames() == ["builder.Dockerfile", "builder/setup.sh"]
+        assert all(m.mtime == 0 for m in archive.getmembers())
+
+
+def test_tar_is_deterministic(tmp_path: Path) -> None:
+    context = builder.load_context(_context(tmp_path))
+    assert context.tar().getvalue() == context.tar().getvalue()
+
+
+def test_hash_is_stable_and_tracks_every_input(tmp_path: Path) -> None:
+    dockerfile = _context(tmp_path)
+    args = {"BASE": "factory-bootstrap/debian:trixie-slim"}
+    first = builder.content_hash(builder.load_context(dockerfile), args, "sha256:aa")
+    assert first == builder.content_hash(builder.load_context(dockerfile), args, "sha256:aa")
+    assert len(first) == 16
+    assert builder.tag_for(first) == f"factory-builder:{first}"
+    # An unrelated Dockerfile beside it changes nothing.
+    (tmp_path / "registry.Dockerfile").write_text("FROM scratch\nLABEL x=y\n")
+    assert first == builder.content_hash(builder.load_context(dockerfile), args, "sha256:aa")
+    # The base image's id, a build argument, a context file: each changes the tag.
+    assert first != builder.content_hash(builder.load_context(dockerfile), args, "sha256:bb")
+    other_args = {"BASE": "debian:trixie-slim"}
+    assert first != builder.content_hash(builder.load_context(dockerfile), other_args, "sha256:aa")
+    _context(tmp_path, script="echo changed\n")
+    assert first != builder.content_hash(builder.load_context(dockerfile), args, "sha256:aa")
+
+
+def test_missing_dockerfile_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="does not exist"):
+        builder.load_context(tmp_path / "nope.Dockerfile")
+
+
+def test_the_shipped_dockerfile_suits_the_legacy_builder() -> None:
+    text = (ROOT / DEFAULT_DOCKERFILE).read_text()
+    instructions = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    assert not text.lower().startswith("# syntax")
+    assert not any("--mount" in line for line in instructions)
+    assert "ARG BASE" in text and "FROM ${BASE}" in text
+    assert "dpkg --print-architecture" in text
+    # No package mirror is written into the repository.
+    assert "http://" not in text and "https://" not in text
+    names = [name for name, _, _ in builder.load_context(ROOT / DEFAULT_DOCKERFILE).files]
+    assert "builder/setup-sysroots.sh" in names
+    assert "builder/fortify-shim.c" in names
+
+
+def test_summary_reads_the_labels() -> None:
+    image = builder.BuilderImage(
+        tag="factory-builder:0123456789abcdef",
+        id="sha256:1",
+        labels={
+            "org.factory.llvm": "21.1.8",
+            "org.factory.musl": "1.2.5",
+            "org.factory.rust": "1.96.0",
+            "org.factory.std": "source",
+        },
+    )
+    assert image.summary.endswith("LLVM 21.1.8, musl 1.2.5, Rust 1.96.0, std source")
+    assert builder.describe(image)["std"] == "source"

@@ -1,0 +1,175 @@
+"""The Cargo driver's commands and environment, derived from the target table."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from factory import targets
+from factory.config import Profile
+from factory.drivers import Artifact, artifact_path, cargo, file_digest
+from factory.errors import UsageError
+
+
+def _job(name: str, profile: Profile = "opt") -> cargo.Job:
+    return cargo.Job(
+        image="hello-world",
+        package="hello_world",
+        binary="hello_world",
+        target=targets.get(name),
+        profile=profile,
+    )
+
+
+def test_build_command_is_offline_locked_and_builds_std() -> None:
+    argv = cargo.build_command(_job("arm64_v8_2a"), "k")
+    assert argv[:2] == ["cargo", "build"]
+    for flag in ("--locked", "--offline", "-Zbuild-std=std,panic_abort", "--release"):
+        assert flag in argv
+    assert argv[argv.index("--target") + 1] == "aarch64-unknown-linux-musl"
+    assert argv[argv.index("--config") + 1] == "/cache/vendor/k.toml"
+    assert argv[argv.index("--bin") + 1] == "hello_world"
+
+
+@pytest.mark.parametrize("profile", ["dbg", "fastbuild"])
+def test_debug_profiles_do_not_pass_release(profile: Profile) -> None:
+    assert "--release" not in cargo.build_command(_job("amd64", profile), "k")
+
+
+@pytest.mark.parametrize("target", targets.TARGETS, ids=lambda t: t.name)
+def test_environment_follows_the_target_table(target: targets.Target) -> None:
+    env = cargo.build_environment(target, "opt", "/cache/target/x")
+    flags = env["RUSTFLAGS"].split()
+    assert "-Ctarget-feature=+crt-static" in flags
+    assert "-Clink-self-contained=no" in flags
+    for flag in target.rustflags:
+        assert flag in flags
+    triple = target.triple.replace("-", "_")
+    assert env[f"CFLAGS_{triple}"] == f"-march={target.c_march}"
+    assert env[f"CC_{triple}"] == f"/opt/factory/bin/{target.arch.gnu_name}-linux-musl-cc"
+    assert env[f"AR_{triple}"] == "llvm-ar-21"
+    linker = env[f"CARGO_TARGET_{triple.upper()}_LINKER"]
+    assert linker == f"/opt/factory/bin/{target.arch.gnu_name}-linux-musl-link"
+    assert env["RUSTC_BOOTSTRAP"] == "1"
+    assert env["CARGO_TARGET_DIR"] == "/cache/target/x"
+
+
+def test_level_flags() -> None:
+    assert "-Ctarget-cpu=x86-64-v3" in cargo.rustflags(targets.get("amd64_v3"))
+    assert "-Ctarget-feature=+v8.2a" in cargo.rustflags(targets.get("arm64_v8_2a"))
+    assert "-Ctarget-feature=+v9.6a" in cargo.rustflags(targets.get("arm64_v9_6a"))
+    baseline = cargo.rustflags(targets.get("amd64"))
+    assert not any("target-cpu" in f for f in baseline)
+
+
+def test_release_settings_are_the_seeds() -> None:
+    env = cargo.build_environment(targets.get("amd64"), "opt", "/t")
+    assert env["CARGO_PROFILE_RELEASE_OPT_LEVEL"] == "3"
+    assert env["CARGO_PROFILE_RELEASE_CODEGEN_UNITS"] == "1"
+    assert env["CARGO_PROFILE_RELEASE_LTO"] in {"thin", "fat"}
+    assert env["CARGO_PROFILE_RELEASE_PANIC"] == "abort"
+    assert env["CARGO_PROFILE_RELEASE_STRIP"] == "symbols"
+    dbg = cargo.build_environment(targets.get("amd64"), "dbg", "/t")
+    assert dbg["CARGO_PROFILE_DEV_DEBUG"] == "true"
+    assert dbg["CARGO_PROFILE_DEV_STRIP"] == "none"
+    fast = cargo.build_environment(targets.get("amd64"), "fastbuild", "/t")
+    assert fast["CARGO_PROFILE_DEV_OPT_LEVEL"] == "0"
+    assert fast["CARGO_PROFILE_DEV_STRIP"] == "none"
+
+
+def test_target_dirs_are_per_workspace_target_and_profile() -> None:
+    ws = Path("/w/a")
+    dirs = {
+        cargo.target_dir(ws, targets.get(name), profile)
+        for name in ("amd64", "amd64_v3")
+        for profile in ("opt", "dbg")
+    }
+    assert len(dirs) == 4
+    assert cargo.target_dir(ws, targets.get("amd64"), "opt") != cargo.target_dir(
+        Path("/w/b"), targets.get("amd64"), "opt"
+    )
+    assert all(d.startswith("/cache/target/") for d in dirs)
+
+
+def test_vendor_key_tracks_lockfile_and_builder() -> None:
+    key = cargo.vendor_key(b"lock", "sha256:1")
+    assert key == cargo.vendor_key(b"lock", "sha256:1")
+    assert key != cargo.vendor_key(b"lock2", "sha256:1")
+    assert key != cargo.vendor_key(b"lock", "sha256:2")
+
+
+def test_fetch_command_vendors_std_too_and_marks_completion_last() -> None:
+    argv = cargo.fetch_command("/usr/lib/rustlib/src/rust/library/Cargo.toml", "k")
+    assert argv[:2] == ["sh", "-c"]
+    script = argv[2]
+    assert "cargo vendor --locked --versioned-dirs --sync" in script
+    assert script.rstrip().endswith('mv "$3.partial" "$3"')
+    assert argv[3:] == [
+        "fetch",
+        "/usr/lib/rustlib/src/rust/library/Cargo.toml",
+        "/cache/vendor/k",
+        "/cache/vendor/k.toml",
+    ]
+
+
+def test_executable_comes_from_cargo_messages() -> None:
+    lines = [
+        json.dumps({"reason": "compiler-artifact", "target": {"name": "tokio", "kind": ["lib"]}}),
+        "not json",
+        json.dumps(
+            {
+                "reason": "compiler-artifact",
+                "target": {"name": "hello_world", "kind": ["bin"]},
+                "executable": "/cache/t/x86_64-unknown-linux-musl/release/hello_world",
+            }
+        ),
+        json.dumps({"reason": "build-finished", "success": True}),
+    ]
+    found = cargo.executable_from_messages("\n".join(lines), "hello_world")
+    assert found == "/cache/t/x86_64-unknown-linux-musl/release/hello_world"
+    assert cargo.executable_from_messages("\n".join(lines), "other") is None
+
+
+def test_fetch_environment_passes_proxy_and_ca(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.crt"
+    ca.write_text("cert")
+    env = cargo.fetch_environment(
+        {"SSL_CERT_FILE": str(ca), "HTTPS_PROXY": "http://proxy:3128", "HOME": "/root"}
+    )
+    assert env == {"HTTPS_PROXY": "http://proxy:3128", "CARGO_HTTP_CAINFO": cargo.HOST_CA_TARGET}
+    assert cargo.host_ca_bundle({"SSL_CERT_FILE": str(ca)}) == ca.resolve()
+
+
+def test_workspace_needs_cargo_toml_and_lock(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="not a Cargo workspace"):
+        cargo.Workspace.load(tmp_path)
+    (tmp_path / "Cargo.toml").write_text("[workspace]\n")
+    with pytest.raises(UsageError, match="generate-lockfile"):
+        cargo.Workspace.load(tmp_path)
+    (tmp_path / "Cargo.lock").write_text("version = 4\n")
+    assert cargo.Workspace.load(tmp_path).lockfile == b"version = 4\n"
+
+
+def test_owner_is_only_set_under_sudo(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert cargo.owner({"SUDO_UID": "1000", "SUDO_GID": "1001"}) == (1000, 1001)
+    assert cargo.owner({}) is None
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert cargo.owner({"SUDO_UID": "1000"}) is None
+
+
+def test_artifact_json_keys_are_locked(tmp_path: Path) -> None:
+    path = artifact_path(tmp_path, "hello-world", "amd64", "hello_world")
+    assert path == tmp_path / "bin" / "hello-world" / "amd64" / "hello_world"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\x7fELF")
+    sha256, size = file_digest(path)
+    artifact = Artifact(
+        image="hello-world", target="amd64", path=path, sha256=sha256, size=size, profile="opt"
+    )
+    assert list(artifact.to_json()) == ["image", "target", "path", "sha256", "size"]
+    assert artifact.to_json()["size"] == 4
+    assert len(sha256) == 64

@@ -1,0 +1,149 @@
+"""The engine wrappers' contracts, with fake engines (no Docker)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import docker.errors
+import pytest
+
+from factory import cleanup, engine
+from factory.engine import CommandError, ContainerSpec, Mount
+from factory.errors import EngineError
+
+
+class _FakeContainer:
+    def __init__(self, fail_start: bool) -> None:
+        self.fail_start = fail_start
+        self.removed = False
+        self.id = "c1"
+        self.name = "factory-build-x"
+
+    def start(self) -> None:
+        if self.fail_start:
+            raise docker.errors.APIError("no space left on device")
+
+    def remove(self, **kwargs: Any) -> None:
+        self.removed = True
+
+
+class _FakeContainers:
+    def __init__(self, fail_start: bool = False) -> None:
+        self.created: list[_FakeContainer] = []
+        self.kwargs: dict[str, Any] = {}
+        self.fail_start = fail_start
+
+    def create(self, image: str, **kwargs: Any) -> _FakeContainer:
+        self.kwargs = kwargs
+        box = _FakeContainer(self.fail_start)
+        self.created.append(box)
+        return box
+
+
+class _FakeVolumes:
+    def __init__(self) -> None:
+        self.made: list[dict[str, Any]] = []
+
+    def get(self, name: str) -> None:
+        raise docker.errors.NotFound(name)
+
+    def create(self, **kwargs: Any) -> None:
+        self.made.append(kwargs)
+
+
+class _FakeAPI:
+    def __init__(self, chunks: list[tuple[bytes | None, bytes | None]], code: int) -> None:
+        self.chunks = chunks
+        self.code = code
+
+    def exec_create(self, container: str, cmd: list[str], **kwargs: Any) -> dict[str, str]:
+        return {"Id": "e1"}
+
+    def exec_start(self, exec_id: str, **kwargs: Any) -> Any:
+        return iter(self.chunks)
+
+    def exec_inspect(self, exec_id: str) -> dict[str, int]:
+        return {"ExitCode": self.code}
+
+
+class _FakeEngine:
+    def __init__(self, fail_start: bool = False, chunks: Any = (), code: int = 0) -> None:
+        self.containers = _FakeContainers(fail_start)
+        self.volumes = _FakeVolumes()
+        self.api = _FakeAPI(list(chunks), code)
+
+
+SPEC = ContainerSpec(
+    image="factory-builder:0",
+    purpose="build",
+    mounts=(Mount(source="factory-cache", target="/cache"),),
+)
+
+
+def test_container_is_labelled_offline_and_removed() -> None:
+    fake: Any = _FakeEngine()
+    with engine.container(fake, SPEC) as box:
+        assert box.name == "factory-build-x"
+    created = fake.containers.created[0]
+    assert created.removed
+    kwargs = fake.containers.kwargs
+    assert kwargs["labels"][engine.LABEL] == "true"
+    assert kwargs["labels"][engine.SESSION_LABEL] == engine.SESSION_ID
+    assert kwargs["network_mode"] == "none"
+    assert fake.volumes.made[0]["labels"][engine.LABEL] == "true"
+
+
+def test_container_that_fails_to_start_is_removed_and_explained() -> None:
+    fake: Any = _FakeEngine(fail_start=True)
+    with pytest.raises(EngineError, match="disk space"), engine.container(fake, SPEC):
+        pass
+    assert fake.containers.created[0].removed
+
+
+def test_container_is_removed_when_the_body_raises() -> None:
+    fake: Any = _FakeEngine()
+    with pytest.raises(RuntimeError), engine.container(fake, SPEC):
+        raise RuntimeError("boom")
+    assert fake.containers.created[0].removed
+
+
+def test_keep_leaves_the_container_for_debugging() -> None:
+    fake: Any = _FakeEngine()
+    with engine.container(fake, SPEC, keep=True):
+        pass
+    assert not fake.containers.created[0].removed
+
+
+def test_run_streams_lines_and_raises_with_stderr() -> None:
+    chunks = [(b"Compil", None), (b"ing a\nCompiling b\n", b"error[E0425]: x\n"), (None, b"end")]
+    fake: Any = _FakeEngine(chunks=chunks, code=101)
+    lines: list[str] = []
+    with engine.container(fake, SPEC) as box:
+        with pytest.raises(CommandError) as caught:
+            box.run(["cargo", "build"], on_output=lines.append, what="cargo build")
+        ok = box.run(["true"], check=False)
+    assert lines == ["Compiling a", "Compiling b", "error[E0425]: x", "end"]
+    assert caught.value.command_exit_code == 101
+    assert "error[E0425]" in str(caught.value)
+    assert ok.exit_code == 101  # check=False never raises
+
+
+def test_labels_helper() -> None:
+    assert engine.labels(role="cache") == {engine.LABEL: "true", "org.factory.role": "cache"}
+
+
+def test_disk_usage_counts_layers_containers_and_volumes() -> None:
+    df = {
+        "LayersSize": 1000,
+        "Containers": [{"SizeRw": 10}, {}],
+        "Volumes": [{"UsageData": {"Size": 5}}, {"UsageData": {"Size": -1}}],
+    }
+    assert cleanup.disk_usage(df) == 1015
+    assert cleanup.human_bytes(999) == "999 B"
+    assert cleanup.human_bytes(2_500_000_000) == "2.5 GB"
+
+
+def test_clean_report_summary() -> None:
+    report = cleanup.CleanReport(containers=1, volumes=2, images=3, bytes_freed=4_200_000)
+    assert report.summary == "removed 1 container(s), 2 volume(s), 3 image(s); freed 4.2 MB"
+    assert report.to_json()["bytes_freed"] == 4_200_000
