@@ -8,6 +8,7 @@ above the target's level. Bytes capstone cannot decode are skipped one at a time
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -169,6 +170,7 @@ def count(code: bytes, *, machine: str, address: int = 0) -> IsaReport:
 def audit(path: Path) -> IsaReport:
     """Count the instructions of every executable section of the ELF file at ``path``."""
     with path.open("rb") as stream:
+        size = os.fstat(stream.fileno()).st_size
         elf = ELFFile(stream)
         machine = str(elf.header["e_machine"])
         parts: list[IsaReport] = []
@@ -176,6 +178,10 @@ def audit(path: Path) -> IsaReport:
             if section["sh_type"] == "SHT_NOBITS":
                 continue
             if not section["sh_flags"] & SH_FLAGS.SHF_EXECINSTR:
+                continue
+            # A section past the end of the file (or compressed code, which no linker makes)
+            # is a corrupt header: reading it would allocate what the header claims.
+            if section["sh_offset"] + section["sh_size"] > size or section.compressed:
                 continue
             parts.append(count(section.data(), machine=machine, address=section["sh_addr"]))
     if not parts:
