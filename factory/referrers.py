@@ -250,7 +250,10 @@ def find(
 def fetch_manifest(transport: Transport, repository: str, digest: str) -> dict[str, Any]:
     """A manifest by digest, checked against it."""
     data = _fetch(transport, f"/v2/{repository}/manifests/{digest}", digest, MANIFEST_TYPE)
-    document = json.loads(data)
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        document = None
     if not isinstance(document, dict):
         raise RegistryError(
             f"{transport.host} serves {digest} in {repository}, which is not a manifest.",

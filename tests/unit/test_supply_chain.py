@@ -259,3 +259,24 @@ def test_keys_that_are_not_p256_are_refused(tmp_path: Path) -> None:
     (tmp_path / "junk.pub").write_text("junk")
     with pytest.raises(UsageError, match="not a PEM public key"):
         signing.load_public_key(tmp_path / "junk.pub")
+
+
+def test_the_commands_refuse_bad_keys_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from factory.cli import main
+
+    prefix = str(tmp_path / "k")
+    assert main(["keygen", prefix]) == 0
+    assert "public key:" in capsys.readouterr().out
+    assert main(["keygen", prefix]) == 2
+    assert "already exists" in capsys.readouterr().err
+    (tmp_path / "bad.pub").write_text("not a key")
+    code = main(["verify", "127.0.0.1:9/x/y:latest", "--key", str(tmp_path / "bad.pub")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "bad.pub is not a PEM public key" in err
+    assert "Traceback" not in err
+    code = main(["sign", "127.0.0.1:9/x/y:latest", "--key", str(tmp_path / "absent.key")])
+    assert code == 2
+    assert "Cannot read the signing key" in capsys.readouterr().err
