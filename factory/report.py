@@ -7,6 +7,7 @@ locked by a unit test; change them only with a new schema version.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from factory.elfcheck import ElfReport
 from factory.emulate import NATIVE, LowerLevelResult, SmokeResult
 from factory.fsutil import atomic_write_json
 from factory.isa import IsaReport
+from factory.targets import TARGETS
 
 SCHEMA: Final = "factory.report/v1"
 COLUMNS: Final = [
@@ -133,6 +135,41 @@ class Report:
     def write(self, path: Path) -> None:
         """Write the document atomically (readers see the old report or the new one)."""
         atomic_write_json(path, self.to_json())
+
+    def write_merged(self, path: Path) -> dict[str, Any]:
+        """Write ``path`` with these results replacing those of the same image and target.
+
+        Entries of other images and targets that an earlier run validated stay, so validating
+        one target does not make the image stage refuse the others. Returns the document.
+        """
+        entries = read_entries(path)
+        for result in self.results:
+            entries[(result.image, result.target)] = result.to_json()
+        rank = {t.name: i for i, t in enumerate(TARGETS)}
+        ordered = sorted(entries, key=lambda key: (key[0], rank.get(key[1], len(rank)), key[1]))
+        document = {
+            "schema": SCHEMA,
+            "passed": all(entries[key].get("passed") is True for key in ordered),
+            "results": [entries[key] for key in ordered],
+        }
+        atomic_write_json(path, document)
+        return document
+
+
+def read_entries(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """The results of an existing report by (image, target); empty when absent or foreign."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    if not isinstance(document, dict) or document.get("schema") != SCHEMA:
+        return {}
+    results = document.get("results")
+    return {
+        (str(entry["image"]), str(entry["target"])): entry
+        for entry in (results if isinstance(results, list) else [])
+        if isinstance(entry, dict) and "image" in entry and "target" in entry
+    }
 
 
 def failure_message(failing: Sequence[TargetResult], report_path: Path) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from factory import builder, console, elfcheck, emulate, engine, isa, runner
 from factory import config as cfg
@@ -131,21 +131,22 @@ def run(
     profile: cfg.Profile | None = None,
     qemu_image: str | None = None,
     progress: Progress = console.info,
-) -> tuple[Report, Path]:
-    """The validation stage: validate what the build left, write dist/report.json.
+) -> tuple[Report, dict[str, Any], Path]:
+    """The validation stage: validate what the build left, merge it into dist/report.json.
 
     ``profile``: the compilation mode the binaries were built with (default: images.toml's).
 
-    Returns the report and where it was written; the caller decides what a failure means.
+    Returns this run's report, the document now on disk (earlier runs' results of other images
+    and targets included) and its path; the caller decides what a failure means.
     """
     dist = dist_dir(config)
     subjects = find_subjects(config, dist, images, targets, profile=profile)
     with open_runner(config, qemu_image, dist / "bin") as running:
         report = validate(subjects, running, progress=progress)
     path = dist / "report.json"
-    report.write(path)
-    progress(f"validate: wrote {path}")
-    return report, path
+    document = report.write_merged(path)
+    progress(f"validate: wrote {path} ({len(document['results'])} results)")
+    return report, document, path
 
 
 def validate(subjects: Sequence[Subject], runner: ArtifactRunner, *, progress: Progress) -> Report:

@@ -51,8 +51,9 @@ def validate_command(
 ) -> None:
     """Audit each built binary (ELF, instruction sets) and smoke-run it under QEMU.
 
-    Reads dist/bin/<image>/<target>/<binary>, writes dist/report.json (which `factory image`
-    trusts), prints one row per binary, and exits 5 naming the targets that failed.
+    Reads dist/bin/<image>/<target>/<binary>, merges the results into dist/report.json (which
+    `factory image` trusts; results of targets not validated now stay), prints one row per
+    binary, and exits 5 naming the targets that failed in this run.
     """
     config = load_config()
     images = config.select_images(image or [])
@@ -63,11 +64,11 @@ def validate_command(
             f"Unknown compilation mode {compilation_mode!r}: use -c opt, -c dbg or -c fastbuild, "
             "the mode the binaries were built with."
         )
-    report, report_path = validate.run(
+    report, document, report_path = validate.run(
         config, images, targets, profile=profile, qemu_image=qemu_image
     )
     if console.options().json:
-        console.result_json(report.to_json())
+        console.result_json(document)
     else:
         console.table(COLUMNS, report.rows())
     if not report.passed:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from factory import validate
+from factory import report, validate
 from factory.cli import main
 from factory.emulate import RunResult
 from tests.hostbins import HELLO, compile_c
@@ -178,6 +178,42 @@ def test_failures_exit_5_naming_each_target(
     assert "Validation failed for amd64, amd64_v2, amd64_v3" in err
     assert "hello/amd64_v3: irelative: " in err
     assert "; libc: linked with glibc, not musl" in err
+
+
+def test_a_partial_run_merges_into_the_report(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report_path = project / "dist" / "report.json"
+    assert run_validate(project, monkeypatch, capsys)[0] == 0
+    first = json.loads(report_path.read_text())
+    put(project, "amd64_v2", EXIT1)
+    code, out, _ = run_validate(project, monkeypatch, capsys, "--json", "-t", "amd64_v2")
+    assert code == 5
+    merged = json.loads(out)
+    assert merged == json.loads(report_path.read_text())
+    assert merged["passed"] is False
+    assert [(r["target"], r["passed"]) for r in merged["results"]] == [
+        ("amd64", True),
+        ("amd64_v2", False),
+        ("amd64_v3", True),
+    ]
+    assert merged["results"][0] == first["results"][0]  # untouched
+    put(project, "amd64_v2", HELLO)
+    assert run_validate(project, monkeypatch, capsys, "-t", "amd64_v2")[0] == 0
+    assert json.loads(report_path.read_text())["passed"] is True
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "{", "[]", '{"schema": "other/v1", "results": []}', '{"schema": "factory.report/v1"}'],
+)
+def test_foreign_or_broken_reports_are_replaced(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "report.json"
+    path.write_text(text)
+    assert report.read_entries(path) == {}
+    document = report.Report(results=()).write_merged(path)
+    assert document == {"schema": "factory.report/v1", "passed": True, "results": []}
+    assert json.loads(path.read_text()) == document
 
 
 def test_hang_is_a_timeout(
