@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,7 @@ import typer
 
 from factory import config as cfg
 from factory import console
+from factory.errors import UsageError
 
 app = typer.Typer(
     name="factory",
@@ -36,6 +38,17 @@ def global_options(
 ) -> None:
     console.configure(
         console.Options(config=config, json=json, verbose=verbose, quiet=quiet, debug=debug)
+    )
+
+
+def parse_profile(value: str) -> cfg.Profile:
+    """A compilation mode given on the command line (-c)."""
+    for profile in typing.get_args(cfg.Profile):
+        if value == profile:
+            return typing.cast(cfg.Profile, profile)
+    raise UsageError(
+        f"Unknown compilation mode {value!r}.",
+        hint="Use -c opt (optimised, LTO, stripped), -c dbg (debug info) or -c fastbuild.",
     )
 
 

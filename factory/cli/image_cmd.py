@@ -1,4 +1,4 @@
-"""`factory image`: assemble the OCI layouts from validated binaries, and load them."""
+"""`factory image`: the whole job: build, validate, assemble, and load or push."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Annotated, Any
 import typer
 
 from factory import config as cfg
-from factory import console, dockerload
+from factory import console, dockerload, pipeline
 from factory import targets as target_table
-from factory.assemble import LayoutResult, assemble, dist_dir
-from factory.cli.app import app, load_config
+from factory.assemble import LayoutResult, dist_dir
+from factory.cli.app import app, load_config, parse_profile
 from factory.errors import UsageError
 from factory.local_registry import ensure_local_registry
 from factory.referrers import Attached
@@ -93,19 +93,48 @@ def image_command(
             help="With --push: sign each index with this ECDSA P-256 PEM key (cosign format).",
         ),
     ] = None,
+    no_build: Annotated[
+        bool,
+        typer.Option(
+            "--no-build",
+            help="Do not run the builder, build and validate stages: pack what `factory build` "
+            "and `factory validate` left in dist/.",
+        ),
+    ] = False,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Compile every target again, even if up to date.")
+    ] = False,
+    compilation_mode: Annotated[
+        str | None,
+        typer.Option(
+            "--compilation-mode", "-c", help="opt | dbg | fastbuild (default: images.toml)."
+        ),
+    ] = None,
 ) -> None:
-    """Assemble one FROM-scratch image per target and one index per image, as OCI layouts.
+    """Build, validate and assemble one FROM-scratch image per target and one index per image.
 
-    Packs dist/bin/<image>/<target>/<binary>, only when dist/report.json lists the binary as
-    validated: run `factory build` and `factory validate` first.
+    Runs every stage that is not up to date: the builder image, the compile of each image x
+    target (dist/bin), validation (dist/report.json), the OCI layouts (dist/oci); then --load
+    and --push. Only binaries that passed validation are ever packed.
     """
     config = load_config()
     if registry is not None:
         config = with_registry(config, registry)
     images = config.select_images(image or [])
     targets = target_table.select(target) if target else None
+    profile = parse_profile(compilation_mode or config.workspace.profile)
     out_dir = oci_layout if oci_layout is not None else dist_dir(config) / "oci"
-    results = assemble(config, images, targets, out_dir, tags=tag)
+    outcome = pipeline.run(
+        config,
+        images,
+        targets,
+        profile=profile,
+        out_dir=out_dir,
+        tags=tag,
+        skip_build=no_build,
+        rebuild=rebuild,
+    )
+    results = list(outcome.layouts)
     loaded = [dockerload.load(result) for result in results] if load else []
     for item in loaded:
         console.info(f"loaded {item.image} ({item.target}) as {', '.join(item.references)}")
@@ -125,7 +154,9 @@ def image_command(
             )
             attached += chain.attach(result, insecure=insecure or config.registry.insecure)
     if console.options().json:
-        console.result_json(summary_json(results, loaded, pushed, attached))
+        document = summary_json(results, loaded, pushed, attached)
+        document["stages"] = outcome.to_json()
+        console.result_json(document)
     else:
         show_summary(results, pushed, attached)
 

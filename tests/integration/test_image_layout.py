@@ -38,7 +38,7 @@ class Assembled:
 @pytest.fixture(scope="module")
 def assembled(tmp_path_factory: pytest.TempPathFactory) -> Assembled:
     project = make_project(tmp_path_factory.mktemp("image"), TARGETS)
-    summary, _ = factory_json("image", "-C", str(project.root / "images.toml"))
+    summary, _ = factory_json("image", "--no-build", "-C", str(project.root / "images.toml"))
     [image] = summary["images"]
     return Assembled(project=project, layout=Path(image["layout"]), summary=image)
 
@@ -127,6 +127,7 @@ def repository() -> Iterator[str]:
 def test_load_then_docker_run_prints_the_greeting(assembled: Assembled, repository: str) -> None:
     summary, _ = factory_json(
         "image",
+        "--no-build",
         "-C",
         str(assembled.project.root / "images.toml"),
         "--load",

@@ -40,7 +40,7 @@ def port() -> Iterator[int]:
 
 def _push(project_root: Path, repository: str) -> tuple[dict[str, Any], str]:
     config = str(project_root / "images.toml")
-    return factory_json("image", "-C", config, "--push", "--registry", repository)
+    return factory_json("image", "--no-build", "-C", config, "--push", "--registry", repository)
 
 
 def test_push_starts_the_local_registry_and_docker_runs_what_it_pulls(

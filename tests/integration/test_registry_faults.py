@@ -171,6 +171,7 @@ def test_429_waits_as_long_as_retry_after_says(
         config = str(v1.parent.parent / "images.toml")
         document, _ = factory_json(
             "image",
+            "--no-build",
             "-C",
             config,
             "--push",

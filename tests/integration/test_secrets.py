@@ -101,7 +101,7 @@ def test_a_canary_password_leaks_nowhere(tmp_path: Path, source: str) -> None:
     with local_htpasswd(tmp_path, USER, canary) as registry:
         project = make_project(tmp_path / "p", ("amd64", "arm64"))
         env = _environment(tmp_path, source, registry.address, canary)
-        argv = [sys.executable, "-m", "factory", "-vv", "--debug", "--json", "image"]
+        argv = [sys.executable, "-m", "factory", "-vv", "--debug", "--json", "image", "--no-build"]
         argv += ["-C", str(project.root / "images.toml"), "--push"]
         argv += ["--registry", f"{registry.address}/secret"]
         code, out, err, scans = _run_watched(argv, env, canary.encode())

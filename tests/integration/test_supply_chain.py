@@ -57,7 +57,15 @@ def test_push_attaches_an_sbom_and_a_signature_that_verify_finds(
     config = str(project.root / "images.toml")
     repo_prefix = f"{registry.address}/sc"
     document, _ = factory_json(
-        "image", "-C", config, "--push", "--registry", repo_prefix, "--sign-key", f"{keys}.key"
+        "image",
+        "--no-build",
+        "-C",
+        config,
+        "--push",
+        "--registry",
+        repo_prefix,
+        "--sign-key",
+        f"{keys}.key",
     )
     [image] = document["images"]
     index = image["index_digest"]
@@ -114,7 +122,15 @@ def test_push_attaches_an_sbom_and_a_signature_that_verify_finds(
 
     # pushing again attaches the same bytes: the fallback index does not grow
     again, _ = factory_json(
-        "image", "-C", config, "--push", "--registry", repo_prefix, "--sign-key", f"{keys}.key"
+        "image",
+        "--no-build",
+        "-C",
+        config,
+        "--push",
+        "--registry",
+        repo_prefix,
+        "--sign-key",
+        f"{keys}.key",
     )
     assert again["attached"][0]["digest"] == sbom_entry["digest"]
     relisted = registry.get(f"/v2/{repository}/manifests/{referrers.fallback_tag(index)}").json()
@@ -127,7 +143,14 @@ def test_a_tampered_signature_payload_fails_verification(
     project = make_project(tmp_path / "p", ("amd64",))
     config = str(project.root / "images.toml")
     document, _ = factory_json(
-        "image", "-C", config, "--push", "--no-sbom", "--registry", f"{registry.address}/tamper"
+        "image",
+        "--no-build",
+        "-C",
+        config,
+        "--push",
+        "--no-sbom",
+        "--registry",
+        f"{registry.address}/tamper",
     )
     assert document["attached"] == []
     index = document["images"][0]["index_digest"]

@@ -21,7 +21,7 @@ def _fixed_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_image_json_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     project = make_project(tmp_path / "p", ("amd64", "arm64"))
-    code = main(["image", "--config", str(project.root / "images.toml"), "--json"])
+    code = main(["image", "--no-build", "--config", str(project.root / "images.toml"), "--json"])
     out = capsys.readouterr().out
     assert code == 0
     document = json.loads(out)
@@ -33,7 +33,8 @@ def test_image_json_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert image["index_digest"].startswith("sha256:")
     assert [t["target"] for t in image["targets"]] == ["amd64", "arm64"]
     # the keys of factory.image/v1 are locked: scripts read them
-    assert list(document) == ["schema", "images", "loaded", "pushed", "attached"]
+    assert list(document) == ["schema", "images", "loaded", "pushed", "attached", "stages"]
+    assert document["stages"]["note"] == "skipped (--no-build)"
     assert list(image) == [
         "image",
         "layout",
@@ -67,6 +68,7 @@ def test_image_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     code = main(
         [
             "image",
+            "--no-build",
             "-C",
             str(project.root / "images.toml"),
             "-t",
@@ -106,13 +108,16 @@ def test_image_usage_errors(
     words: str,
 ) -> None:
     project = make_project(tmp_path / "p", ("amd64",))
-    assert main(["image", "-C", str(project.root / "images.toml"), *args]) == code
+    assert main(["image", "--no-build", "-C", str(project.root / "images.toml"), *args]) == code
     assert words in capsys.readouterr().err
 
 
 def test_unvalidated_binaries_exit_5(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     project = make_project(tmp_path / "p", ("amd64",), validated=False)
-    assert main(["image", "-C", str(project.root / "images.toml")]) == ExitCode.VALIDATION
+    assert (
+        main(["image", "--no-build", "-C", str(project.root / "images.toml")])
+        == ExitCode.VALIDATION
+    )
     err = capsys.readouterr().err
     assert "greeter/amd64" in err
     assert "factory validate -t amd64" in err
@@ -159,13 +164,15 @@ def test_push_sends_each_layout_to_its_repository(
     monkeypatch.setattr(image_cmd, "ensure_local_registry", started.append)
     project = make_project(tmp_path / "p", ("amd64",))
     config = str(project.root / "images.toml")
-    assert main(["image", "-C", config, "--push", "--registry", "reg.example/team"]) == 0
+    assert (
+        main(["image", "--no-build", "-C", config, "--push", "--registry", "reg.example/team"]) == 0
+    )
     out = capsys.readouterr().out
     assert calls == [(project.dist / "oci" / "greeter", "reg.example/team/greeter", False)]
     assert "pushed reg.example/team/greeter (2.0 KiB uploaded):" in out
     assert "reg.example/team/greeter:latest = reg.example/team/greeter@sha256:ab" in out
 
-    assert main(["image", "-C", config, "--push", "--insecure", "--json"]) == 0
+    assert main(["image", "--no-build", "-C", config, "--push", "--insecure", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert calls[-1][1:] == ("127.0.0.1:5000/factory-test/greeter", True)
     assert started == ["reg.example/team/greeter", "127.0.0.1:5000/factory-test/greeter"]

@@ -1,0 +1,437 @@
+"""The whole job, stage after stage, each skipped when what it would make is up to date.
+
+builder → build → validate → assemble → (load, push). Every stage reads the previous one's
+output from disk, so the standalone commands and this pipeline agree. Up to date means:
+
+- build: the binary exists, and its stamp (dist/bin/<image>/<target>/.factory-build.json)
+  records the same fingerprint (builder image, driver, profile, target flags, workspace
+  sources) and the binary's sha256;
+- validate: dist/report.json lists that sha256 as passed for the image and target, and the stamp
+  records the same smoke expectations.
+
+One run at a time holds dist/.lock; a second run waits and says for whom.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from factory import builder as builder_image
+from factory import config as cfg
+from factory import console, engine, fsutil, validate
+from factory.assemble import LayoutResult, assemble, dist_dir
+from factory.drivers import Artifact, artifact_path, file_digest
+from factory.errors import ValidationError
+from factory.report import SCHEMA as REPORT_SCHEMA
+from factory.report import Report, failure_message
+from factory.targets import Target
+
+STAMP: Final = ".factory-build.json"
+_SKIP_DIRS: Final = frozenset({"target", ".git", "dist", "node_modules", ".venv"})
+_DRIVER_SOURCES: Final = ("drivers/__init__.py", "drivers/cargo.py", "drivers/bazel.py")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unit:
+    """One image x target."""
+
+    image: cfg.ImageConfig
+    target: Target
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.image.name, self.target.name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageTimes:
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, float]:
+        return {k: round(v, 3) for k, v in self.seconds.items()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """What the build and validate stages did, for the summary."""
+
+    built: tuple[tuple[str, str], ...]
+    reused: tuple[tuple[str, str], ...]
+    validated: tuple[tuple[str, str], ...]
+    trusted: tuple[tuple[str, str], ...]
+    layouts: tuple[LayoutResult, ...]
+    times: StageTimes
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        def names(units: Sequence[tuple[str, str]]) -> list[str]:
+            return [f"{i}/{t}" for i, t in units]
+
+        return {
+            "built": names(self.built),
+            "up_to_date": names(self.reused),
+            "validated": names(self.validated),
+            "validation_reused": names(self.trusted),
+            "seconds": self.times.to_json(),
+            "note": self.note,
+        }
+
+
+# --- fingerprints -------------------------------------------------------------------------
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(
+            d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("bazel-")
+        )
+        for name in sorted(filenames):
+            yield Path(dirpath) / name
+
+
+def tree_digest(root: Path) -> str:
+    """A digest of a source tree's files (names, executable bits, contents)."""
+    digest = hashlib.sha256()
+    for path in _walk(root):
+        if path.is_symlink() or not path.is_file():
+            continue
+        rel = path.relative_to(root).as_posix()
+        executable = os.access(path, os.X_OK)
+        digest.update(f"{rel}\0{int(executable)}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _driver_digest() -> str:
+    here = Path(__file__).parent
+    digest = hashlib.sha256()
+    for rel in _DRIVER_SOURCES:
+        path = here / rel
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def build_fingerprint(
+    *, builder_tag: str, driver: str, profile: str, unit: Unit, sources: str
+) -> str:
+    document = {
+        "builder": builder_tag,
+        "driver": driver,
+        "driver_code": _driver_digest(),
+        "profile": profile,
+        "target": unit.target.to_json(),
+        "package": unit.image.cargo_package,
+        "binary": unit.image.binary,
+        "bazel_label": unit.image.bazel_label,
+        "sources": sources,
+    }
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+def smoke_fingerprint(smoke: cfg.SmokeConfig, profile: str) -> str:
+    document = {
+        "args": list(smoke.args),
+        "stdout": smoke.stdout,
+        "exit_code": smoke.exit_code,
+        "timeout": smoke.timeout,
+        "profile": profile,
+        "validator": _validator_digest(),
+    }
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+def _validator_digest() -> str:
+    here = Path(__file__).parent
+    digest = hashlib.sha256()
+    for rel in ("elfcheck.py", "emulate.py", "validate.py", "targets.py"):
+        digest.update((here / rel).read_bytes())
+    return digest.hexdigest()
+
+
+# --- stamps -------------------------------------------------------------------------------
+
+
+def _stamp_path(dist: Path, unit: Unit) -> Path:
+    return artifact_path(dist, unit.image.name, unit.target.name, unit.image.binary).with_name(
+        STAMP
+    )
+
+
+def read_stamp(dist: Path, unit: Unit) -> dict[str, Any]:
+    try:
+        document = json.loads(_stamp_path(dist, unit).read_text())
+    except (OSError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def write_stamp(dist: Path, unit: Unit, document: dict[str, Any]) -> None:
+    fsutil.atomic_write_json(_stamp_path(dist, unit), document)
+
+
+def _artifact_on_disk(dist: Path, unit: Unit, profile: cfg.Profile) -> Artifact | None:
+    path = artifact_path(dist, unit.image.name, unit.target.name, unit.image.binary)
+    if not path.is_file():
+        return None
+    sha256, size = file_digest(path)
+    return Artifact(
+        image=unit.image.name,
+        target=unit.target.name,
+        path=path,
+        sha256=sha256,
+        size=size,
+        profile=profile,
+    )
+
+
+# --- the validation report, merged per image x target ------------------------------------
+
+
+def read_report(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """The entries of an existing report.json by (image, target); {} when absent or foreign."""
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(document, dict) or document.get("schema") != REPORT_SCHEMA:
+        return {}
+    entries: dict[tuple[str, str], dict[str, Any]] = {}
+    for entry in document.get("results", []):
+        if isinstance(entry, dict) and "image" in entry and "target" in entry:
+            entries[(str(entry["image"]), str(entry["target"]))] = entry
+    return entries
+
+
+def write_merged_report(path: Path, report: Report) -> dict[str, Any]:
+    """Write report.json with `report`'s results replacing those of the same image x target."""
+    entries = read_report(path)
+    for result in report.results:
+        entries[(result.image, result.target)] = result.to_json()
+    document = {
+        "schema": REPORT_SCHEMA,
+        "passed": all(bool(e.get("passed")) for e in entries.values()),
+        "results": [entries[k] for k in sorted(entries)],
+    }
+    fsutil.atomic_write_json(path, document)
+    return document
+
+
+# --- the pipeline -------------------------------------------------------------------------
+
+Progress = Callable[[str], None]
+
+
+def units_of(images: Sequence[cfg.ImageConfig], targets: Sequence[Target] | None) -> list[Unit]:
+    return [
+        Unit(image=image, target=target)
+        for image in images
+        for target in (targets if targets is not None else image.resolved_targets)
+    ]
+
+
+def build_and_validate(
+    config: cfg.Config,
+    units: Sequence[Unit],
+    *,
+    profile: cfg.Profile,
+    rebuild: bool = False,
+    times: StageTimes,
+    progress: Progress = console.info,
+) -> tuple[list[Unit], list[Unit]]:
+    """Stages 1-3. Returns the units compiled and the units validated by this run."""
+    client = engine.client()
+    started = time.monotonic()
+    builder = builder_image.ensure_builder(
+        client, dockerfile=config.dockerfile_path, base=config.builder.base, progress=progress
+    )
+    times.seconds["builder"] = time.monotonic() - started
+    started = time.monotonic()
+    built = build_stage(
+        config, client, builder, units, profile=profile, rebuild=rebuild, progress=progress
+    )
+    times.seconds["build"] = time.monotonic() - started
+    started = time.monotonic()
+    validated = validate_stage(config, units, profile=profile, progress=progress)
+    times.seconds["validate"] = time.monotonic() - started
+    return built, validated
+
+
+def build_stage(
+    config: cfg.Config,
+    client: Any,
+    builder: builder_image.BuilderImage,
+    units: Sequence[Unit],
+    *,
+    profile: cfg.Profile,
+    rebuild: bool,
+    progress: Progress,
+) -> list[Unit]:
+    """Compile the units whose binary is missing or whose stamp's fingerprint changed."""
+    dist = dist_dir(config)
+    sources = tree_digest(config.workspace_path)
+    fingerprints = {
+        u.key: build_fingerprint(
+            builder_tag=builder.tag,
+            driver=config.workspace.driver,
+            profile=profile,
+            unit=u,
+            sources=sources,
+        )
+        for u in units
+    }
+
+    def fresh(unit: Unit) -> bool:
+        stamp = read_stamp(dist, unit)
+        on_disk = _artifact_on_disk(dist, unit, profile)
+        return (
+            not rebuild
+            and on_disk is not None
+            and stamp.get("fingerprint") == fingerprints[unit.key]
+            and stamp.get("sha256") == on_disk.sha256
+        )
+
+    stale = [u for u in units if not fresh(u)]
+    if len(stale) < len(units):
+        progress(f"build: {len(units) - len(stale)} binary(ies) up to date, not rebuilt")
+    if not stale:
+        return []
+    artifacts = {(a.image, a.target): a for a in _compile(config, client, builder, stale, profile)}
+    for unit in stale:
+        stamp = {"fingerprint": fingerprints[unit.key], "sha256": artifacts[unit.key].sha256}
+        write_stamp(dist, unit, stamp)
+    return stale
+
+
+def validate_stage(
+    config: cfg.Config, units: Sequence[Unit], *, profile: cfg.Profile, progress: Progress
+) -> list[Unit]:
+    """Validate the units that report.json does not already vouch for; merge the report."""
+    dist = dist_dir(config)
+    report_path = dist / "report.json"
+    previous = read_report(report_path)
+
+    def trusted(unit: Unit) -> bool:
+        on_disk = _artifact_on_disk(dist, unit, profile)
+        entry = previous.get(unit.key, {})
+        return (
+            on_disk is not None
+            and entry.get("passed") is True
+            and entry.get("sha256") == on_disk.sha256
+            and read_stamp(dist, unit).get("smoke") == smoke_fingerprint(unit.image.smoke, profile)
+        )
+
+    pending = [u for u in units if not trusted(u)]
+    if len(pending) < len(units):
+        progress(f"validate: {len(units) - len(pending)} binary(ies) already validated")
+    if not pending:
+        return []
+    subjects: list[validate.Subject] = []
+    for unit in pending:
+        subjects += validate.find_subjects(
+            config, dist, [unit.image], [unit.target], profile=profile
+        )
+    with validate.open_runner(config, None, dist / "bin") as running:
+        report = validate.validate(subjects, running, progress=progress)
+    write_merged_report(report_path, report)
+    by_key = {u.key: u for u in pending}
+    for result in report.results:
+        unit = by_key[(result.image, result.target)]
+        stamp = read_stamp(dist, unit)
+        if result.passed and stamp.get("sha256") == result.artifact.sha256:
+            stamp["smoke"] = smoke_fingerprint(unit.image.smoke, profile)
+            write_stamp(dist, unit, stamp)
+    if not report.passed:
+        raise ValidationError(failure_message(report.failing, report_path))
+    return pending
+
+
+def _compile(
+    config: cfg.Config,
+    client: Any,
+    builder: builder_image.BuilderImage,
+    units: Sequence[Unit],
+    profile: cfg.Profile,
+) -> list[Artifact]:
+    wanted: dict[str, list[Target]] = {}
+    for unit in units:
+        wanted.setdefault(unit.image.name, []).append(unit.target)
+    images = [u.image for u in units if u.image.name in wanted]
+    images = list({i.name: i for i in images}.values())
+
+    def targets_of(image: cfg.ImageConfig) -> Sequence[Target]:
+        return wanted[image.name]
+
+    dist = dist_dir(config)
+    keep = console.options().debug
+    if config.workspace.driver == "bazel":
+        from factory.drivers import bazel
+
+        return bazel.build(
+            client,
+            builder,
+            workspace_path=config.workspace_path,
+            images=images,
+            targets_of=targets_of,
+            profile=profile,
+            dist=dist,
+            bazel=config.bazel,
+            keep=keep,
+            stage_dockerfile=config.dockerfile_path.parent / "bazel.Dockerfile",
+        )
+    from factory.drivers import cargo
+
+    return cargo.build(
+        client,
+        builder,
+        workspace_path=config.workspace_path,
+        images=images,
+        targets_of=targets_of,
+        profile=profile,
+        dist=dist,
+        keep=keep,
+    )
+
+
+def run(
+    config: cfg.Config,
+    images: Sequence[cfg.ImageConfig],
+    targets: Sequence[Target] | None,
+    *,
+    profile: cfg.Profile,
+    out_dir: Path,
+    tags: Sequence[str] | None,
+    skip_build: bool = False,
+    rebuild: bool = False,
+    progress: Progress = console.info,
+) -> Outcome:
+    """Stages 1-4 under dist/.lock; loading and pushing are the caller's (they need no lock)."""
+    times = StageTimes()
+    units = units_of(images, targets)
+    with fsutil.exclusive(dist_dir(config) / ".lock", what="dist/", wait_message=progress):
+        built: list[Unit] = []
+        validated: list[Unit] = []
+        if not skip_build:
+            built, validated = build_and_validate(
+                config, units, profile=profile, rebuild=rebuild, times=times, progress=progress
+            )
+        started = time.monotonic()
+        layouts = assemble(config, images, targets, out_dir, tags=tags)
+        times.seconds["assemble"] = time.monotonic() - started
+    skipped = "skipped (--no-build)"
+    return Outcome(
+        built=tuple(u.key for u in built),
+        reused=tuple(u.key for u in units if u not in built and not skip_build),
+        validated=tuple(u.key for u in validated),
+        trusted=tuple(u.key for u in units if u not in validated and not skip_build),
+        note=skipped if skip_build else "",
+        layouts=tuple(layouts),
+        times=times,
+    )

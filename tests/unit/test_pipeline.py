@@ -1,0 +1,270 @@
+"""The pipeline's up-to-date logic, with the compile and the validation faked (no engine)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from factory import config as cfg
+from factory import pipeline
+from factory import validate as validate_mod
+from factory.drivers import Artifact, artifact_path, file_digest
+from factory.report import SCHEMA
+
+TOML = """\
+[workspace]
+path = "ws"
+
+[[image]]
+name = "hello"
+binary = "hello"
+targets = ["amd64", "arm64"]
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> cfg.Config:
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "main.rs").write_text("fn main() {}\n")
+    (tmp_path / "images.toml").write_text(TOML)
+    return cfg.load(tmp_path / "images.toml")
+
+
+class FakeBuilder:
+    tag = "factory-builder:abc"
+
+
+BUILDER: Any = FakeBuilder()
+
+
+def fake_compile(calls: list[list[str]]) -> Any:
+    def compile_(
+        config: cfg.Config,
+        client: Any,
+        builder: Any,
+        units: Sequence[pipeline.Unit],
+        profile: cfg.Profile,
+    ) -> list[Artifact]:
+        calls.append([u.target.name for u in units])
+        out = []
+        for unit in units:
+            path = artifact_path(config.root / "dist", unit.image.name, unit.target.name, "hello")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(f"binary {unit.target.name} {len(calls)}".encode())
+            sha256, size = file_digest(path)
+            out.append(
+                Artifact(
+                    image=unit.image.name,
+                    target=unit.target.name,
+                    path=path,
+                    sha256=sha256,
+                    size=size,
+                    profile=profile,
+                )
+            )
+        return out
+
+    return compile_
+
+
+def units(config: cfg.Config) -> list[pipeline.Unit]:
+    return pipeline.units_of(config.image, None)
+
+
+def test_a_second_build_with_nothing_changed_compiles_nothing(
+    project: cfg.Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.setattr(pipeline, "_compile", fake_compile(calls))
+
+    def build(rebuild: bool) -> list[pipeline.Unit]:
+        return pipeline.build_stage(
+            project,
+            None,
+            BUILDER,
+            units(project),
+            profile="opt",
+            progress=lambda _m: None,
+            rebuild=rebuild,
+        )
+
+    assert [u.target.name for u in build(rebuild=False)] == ["amd64", "arm64"]
+    assert build(rebuild=False) == []
+    # a source change rebuilds everything of that workspace
+    (project.workspace_path / "main.rs").write_text("fn main() { println!(); }\n")
+    assert len(build(rebuild=False)) == 2
+    # a binary changed behind factory's back is rebuilt
+    path = artifact_path(project.root / "dist", "hello", "arm64", "hello")
+    path.write_bytes(b"tampered")
+    assert [u.target.name for u in build(rebuild=False)] == ["arm64"]
+    assert len(build(rebuild=True)) == 2
+    assert calls == [["amd64", "arm64"], ["amd64", "arm64"], ["arm64"], ["amd64", "arm64"]]
+
+
+def test_fingerprints_follow_the_target_table_and_the_profile(project: cfg.Config) -> None:
+    unit_a, unit_b = units(project)
+    common: dict[str, Any] = {"builder_tag": "b", "driver": "cargo", "sources": "s"}
+    a = pipeline.build_fingerprint(profile="opt", unit=unit_a, **common)
+    assert a == pipeline.build_fingerprint(profile="opt", unit=unit_a, **common)
+    assert a != pipeline.build_fingerprint(profile="dbg", unit=unit_a, **common)
+    assert a != pipeline.build_fingerprint(profile="opt", unit=unit_b, **common)
+    assert a != pipeline.build_fingerprint(
+        profile="opt", unit=unit_a, **{**common, "builder_tag": "c"}
+    )
+
+
+def test_tree_digest_ignores_build_output(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "lib.rs").write_text("x")
+    before = pipeline.tree_digest(tmp_path)
+    (tmp_path / "target" / "release").mkdir(parents=True)
+    (tmp_path / "target" / "release" / "junk").write_text("y")
+    (tmp_path / "bazel-out").mkdir()
+    (tmp_path / "bazel-out" / "x").write_text("y")
+    assert pipeline.tree_digest(tmp_path) == before
+    (tmp_path / "src" / "lib.rs").write_text("z")
+    assert pipeline.tree_digest(tmp_path) != before
+
+
+def _entry(image: str, target: str, sha: str, passed: bool) -> dict[str, Any]:
+    return {"image": image, "target": target, "sha256": sha, "passed": passed}
+
+
+class FakeResult:
+    def __init__(self, image: str, target: str, sha: str, passed: bool) -> None:
+        self.image, self.target, self.passed = image, target, passed
+        self.artifact = Artifact(
+            image=image, target=target, path=Path("/x"), sha256=sha, size=1, profile="opt"
+        )
+        self._json = _entry(image, target, sha, passed)
+
+    def to_json(self) -> dict[str, Any]:
+        return self._json
+
+
+class FakeReport:
+    def __init__(self, results: list[FakeResult]) -> None:
+        self.results = results
+        self.passed = all(r.passed for r in results)
+        self.failing = [r for r in results if not r.passed]
+
+
+def test_the_report_is_merged_per_image_and_target(tmp_path: Path) -> None:
+    path = tmp_path / "report.json"
+    path.write_text(
+        json.dumps(
+            {
+                "schema": SCHEMA,
+                "passed": True,
+                "results": [_entry("a", "amd64", "1", True), _entry("a", "arm64", "2", True)],
+            }
+        )
+    )
+    document = pipeline.write_merged_report(
+        path, cast(Any, FakeReport([FakeResult("a", "arm64", "3", False)]))
+    )
+    assert document["passed"] is False
+    assert [(e["target"], e["sha256"]) for e in document["results"]] == [
+        ("amd64", "1"),
+        ("arm64", "3"),
+    ]
+    assert json.loads(path.read_text()) == document
+
+
+def test_validation_is_reused_only_for_the_same_binary_and_smoke(
+    project: cfg.Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.setattr(pipeline, "_compile", fake_compile([]))
+    pipeline.build_stage(
+        project,
+        None,
+        BUILDER,
+        units(project),
+        profile="opt",
+        rebuild=False,
+        progress=lambda _m: None,
+    )
+
+    class Runner:
+        def __enter__(self) -> Runner:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    def fake_validate(subjects: Sequence[Any], runner: Any, *, progress: Any) -> FakeReport:
+        calls.append([s.target.name for s in subjects])
+        return FakeReport(
+            [FakeResult(s.artifact.image, s.target.name, s.artifact.sha256, True) for s in subjects]
+        )
+
+    monkeypatch.setattr(validate_mod, "open_runner", lambda *a: Runner())
+    monkeypatch.setattr(validate_mod, "validate", fake_validate)
+
+    def stage(c: cfg.Config) -> list[pipeline.Unit]:
+        return pipeline.validate_stage(
+            c,
+            units(c),
+            profile="opt",
+            progress=lambda _m: None,
+        )
+
+    assert len(stage(project)) == 2
+    assert stage(project) == []
+    changed = cfg.load(project.source)
+    smoke = cfg.SmokeConfig(args=("--twice",))
+    import dataclasses
+
+    changed = dataclasses.replace(
+        changed, image=(dataclasses.replace(changed.image[0], smoke=smoke),)
+    )
+    assert len(stage(changed)) == 2
+    assert calls == [["amd64", "arm64"], ["amd64", "arm64"]]
+
+
+def test_a_failed_validation_stops_the_pipeline(
+    project: cfg.Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from factory.errors import ValidationError
+
+    monkeypatch.setattr(pipeline, "_compile", fake_compile([]))
+    pipeline.build_stage(
+        project,
+        None,
+        BUILDER,
+        units(project),
+        profile="opt",
+        rebuild=False,
+        progress=lambda _m: None,
+    )
+
+    class Runner:
+        def __enter__(self) -> Runner:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    monkeypatch.setattr(validate_mod, "open_runner", lambda *a: Runner())
+    monkeypatch.setattr(
+        validate_mod,
+        "validate",
+        lambda subjects, runner, progress: FakeReport(
+            [
+                FakeResult(
+                    s.artifact.image, s.target.name, s.artifact.sha256, s.target.name == "amd64"
+                )
+                for s in subjects
+            ]
+        ),
+    )
+    monkeypatch.setattr(pipeline, "failure_message", lambda failing, path: "arm64 failed")
+    with pytest.raises(ValidationError, match="arm64 failed"):
+        pipeline.validate_stage(project, units(project), profile="opt", progress=lambda _m: None)
+    report = json.loads((project.root / "dist" / "report.json").read_text())
+    assert report["passed"] is False
