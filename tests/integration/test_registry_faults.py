@@ -116,6 +116,14 @@ def assert_completed(registry: Registry, repository: str, v2: Path, result: Push
             CHUNK,
         ),
         (
+            "reply lost after an upload was started and after the index tag was written",
+            [
+                Fault(action="drop_reply", method="POST", path=r"/blobs/uploads/$"),
+                Fault(action="drop_reply", method="PUT", path="/manifests/latest$"),
+            ],
+            16 << 20,
+        ),
+        (
             "slow registry: every answer late",
             [Fault(action="delay", seconds=0.15, times=10_000)],
             CHUNK,
