@@ -177,7 +177,7 @@ def write_stamp(dist: Path, unit: Unit, document: dict[str, Any]) -> None:
     fsutil.atomic_write_json(_stamp_path(dist, unit), document)
 
 
-def _artifact_on_disk(dist: Path, unit: Unit, profile: cfg.Profile) -> Artifact | None:
+def artifact_on_disk(dist: Path, unit: Unit, profile: cfg.Profile) -> Artifact | None:
     path = artifact_path(dist, unit.image.name, unit.target.name, unit.image.binary)
     if not path.is_file():
         return None
@@ -273,14 +273,16 @@ def build_stage(
     profile: cfg.Profile,
     rebuild: bool,
     progress: Progress,
+    driver: cfg.Driver | None = None,
 ) -> list[Unit]:
     """Compile the units whose binary is missing or whose stamp's fingerprint changed."""
+    driver = driver or config.workspace.driver
     dist = dist_dir(config)
     sources = tree_digest(config.workspace_path)
     fingerprints = {
         u.key: build_fingerprint(
             builder_tag=builder.tag,
-            driver=config.workspace.driver,
+            driver=driver,
             profile=profile,
             unit=u,
             sources=sources,
@@ -290,7 +292,7 @@ def build_stage(
 
     def fresh(unit: Unit) -> bool:
         stamp = read_stamp(dist, unit)
-        on_disk = _artifact_on_disk(dist, unit, profile)
+        on_disk = artifact_on_disk(dist, unit, profile)
         return (
             not rebuild
             and on_disk is not None
@@ -303,7 +305,9 @@ def build_stage(
         progress(f"build: {len(units) - len(stale)} binary(ies) up to date, not rebuilt")
     if not stale:
         return []
-    artifacts = {(a.image, a.target): a for a in _compile(config, client, builder, stale, profile)}
+    artifacts = {
+        (a.image, a.target): a for a in _compile(config, client, builder, stale, profile, driver)
+    }
     for unit in stale:
         stamp = {"fingerprint": fingerprints[unit.key], "sha256": artifacts[unit.key].sha256}
         write_stamp(dist, unit, stamp)
@@ -319,7 +323,7 @@ def validate_stage(
     previous = read_report(report_path)
 
     def trusted(unit: Unit) -> bool:
-        on_disk = _artifact_on_disk(dist, unit, profile)
+        on_disk = artifact_on_disk(dist, unit, profile)
         entry = previous.get(unit.key, {})
         return (
             on_disk is not None
@@ -359,19 +363,30 @@ def _compile(
     builder: builder_image.BuilderImage,
     units: Sequence[Unit],
     profile: cfg.Profile,
+    driver: cfg.Driver,
 ) -> list[Artifact]:
     wanted: dict[str, list[Target]] = {}
     for unit in units:
         wanted.setdefault(unit.image.name, []).append(unit.target)
-    images = [u.image for u in units if u.image.name in wanted]
-    images = list({i.name: i for i in images}.values())
+    images = list({u.image.name: u.image for u in units}.values())
+    return compile_images(
+        config, client, builder, images, lambda image: wanted[image.name], profile, driver
+    )
 
-    def targets_of(image: cfg.ImageConfig) -> Sequence[Target]:
-        return wanted[image.name]
 
+def compile_images(
+    config: cfg.Config,
+    client: Any,
+    builder: builder_image.BuilderImage,
+    images: Sequence[cfg.ImageConfig],
+    targets_of: Callable[[cfg.ImageConfig], Sequence[Target]],
+    profile: cfg.Profile,
+    driver: cfg.Driver,
+) -> list[Artifact]:
+    """Compile with the Cargo or the Bazel driver; both return the same Artifact records."""
     dist = dist_dir(config)
     keep = console.options().debug
-    if config.workspace.driver == "bazel":
+    if driver == "bazel":
         from factory.drivers import bazel
 
         return bazel.build(
@@ -384,7 +399,7 @@ def _compile(
             dist=dist,
             bazel=config.bazel,
             keep=keep,
-            stage_dockerfile=config.dockerfile_path.parent / "bazel.Dockerfile",
+            stage_dockerfile=config.dockerfile_path.with_name("bazel.Dockerfile"),
         )
     from factory.drivers import cargo
 

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast, get_args
 
 import typer
 
 from factory import builder as builder_image
-from factory import console, engine
+from factory import console, engine, fsutil, pipeline
 from factory import targets as target_table
-from factory.cli.app import app, load_config
-from factory.config import ImageConfig, Profile
-from factory.drivers import cargo
+from factory.assemble import dist_dir
+from factory.cli.app import app, load_config, parse_profile
+from factory.config import Driver
 from factory.errors import UsageError
-
-_PROFILES: tuple[Profile, ...] = ("opt", "dbg", "fastbuild")
 
 BaseOption = Annotated[
     str | None,
@@ -46,16 +44,6 @@ def builder_command(base: BaseOption = None, rebuild: RebuildOption = False) -> 
         console.result(image.summary)
 
 
-def _profile(value: str) -> Profile:
-    for profile in _PROFILES:
-        if value == profile:
-            return profile
-    raise UsageError(
-        f"Unknown compilation mode {value!r}.",
-        hint="Use -c opt (optimised, LTO, stripped), -c dbg (debug info) or -c fastbuild.",
-    )
-
-
 @app.command("build")
 def build_command(
     target: Annotated[
@@ -75,29 +63,19 @@ def build_command(
     image: Annotated[
         list[str] | None, typer.Option("--image", help="Only these images (default: all).")
     ] = None,
+    driver: Annotated[
+        str,
+        typer.Option("--driver", help="cargo | bazel (default: [workspace] driver)."),
+    ] = "",
     base: BaseOption = None,
     rebuild: RebuildOption = False,
 ) -> None:
     """Compile each image x target into dist/bin/<image>/<target>/<binary>."""
     config = load_config()
-    profile = _profile(compilation_mode or config.workspace.profile)
+    profile = parse_profile(compilation_mode or config.workspace.profile)
+    chosen_driver = _driver(driver or config.workspace.driver)
     images = config.select_images(image or [])
-    if not images:
-        raise UsageError(
-            f"{config.source} defines no [[image]].",
-            hint="Add an [[image]] table with name and binary (see the README).",
-        )
-    if config.workspace.driver != "cargo":
-        raise UsageError(
-            f"`factory build` here drives Cargo, but images.toml sets driver = "
-            f"{config.workspace.driver!r}.",
-            hint='Set [workspace] driver = "cargo", or use the Bazel command.',
-        )
-    chosen = target_table.select(target) if target else None
-
-    def targets_of(img: ImageConfig) -> tuple[target_table.Target, ...]:
-        return chosen if chosen is not None else img.resolved_targets
-
+    targets = target_table.select(target) if target else None
     client = engine.client()
     builder = builder_image.ensure_builder(
         client,
@@ -105,23 +83,34 @@ def build_command(
         base=base or config.builder.base,
         rebuild=rebuild,
     )
-    artifacts = cargo.build(
-        client,
-        builder,
-        workspace_path=config.workspace_path,
-        images=images,
-        targets_of=targets_of,
-        profile=profile,
-        dist=config.root / "dist",
-        keep=console.options().debug,
-    )
+    units = pipeline.units_of(images, targets)
+    with fsutil.exclusive(dist_dir(config) / ".lock", what="dist/"):
+        pipeline.build_stage(
+            config,
+            client,
+            builder,
+            units,
+            profile=profile,
+            rebuild=True,
+            progress=console.info,
+            driver=chosen_driver,
+        )
+    artifacts = [pipeline.artifact_on_disk(dist_dir(config), u, profile) for u in units]
+    rows = [a for a in artifacts if a is not None]
     if console.options().json:
-        console.result_json([a.to_json() for a in artifacts])
+        console.result_json([a.to_json() for a in rows])
         return
     console.table(
         ["image", "target", "size", "sha256", "path"],
-        [[a.image, a.target, str(a.size), a.sha256[:16], _relative(a.path)] for a in artifacts],
+        [[a.image, a.target, str(a.size), a.sha256[:16], _relative(a.path)] for a in rows],
     )
+
+
+def _driver(value: str) -> Driver:
+    for driver in get_args(Driver):
+        if value == driver:
+            return cast(Driver, driver)
+    raise UsageError(f"Unknown driver {value!r}.", hint="Use --driver cargo or --driver bazel.")
 
 
 def _relative(path: Path) -> str:

@@ -81,3 +81,18 @@ def test_only_implemented_commands_exist(capsys: pytest.CaptureFixture[str]) -> 
     out = capsys.readouterr().out
     for command in ("targets", "config", "doctor"):
         assert command in out
+
+
+def test_build_rejects_an_unknown_driver(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import ROOT
+
+    code = main(["build", "-C", str(ROOT / "images.toml"), "--driver", "bazle"])
+    assert code == ExitCode.USAGE
+    assert "--driver cargo or --driver bazel" in capsys.readouterr().err
+
+
+def test_an_unknown_compilation_mode_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import ROOT
+
+    assert main(["image", "-C", str(ROOT / "images.toml"), "-c", "fast"]) == ExitCode.USAGE
+    assert "-c fastbuild" in capsys.readouterr().err

@@ -48,6 +48,7 @@ def fake_compile(calls: list[list[str]]) -> Any:
         builder: Any,
         units: Sequence[pipeline.Unit],
         profile: cfg.Profile,
+        driver: cfg.Driver,
     ) -> list[Artifact]:
         calls.append([u.target.name for u in units])
         out = []
