@@ -42,7 +42,7 @@ class ContainerRunner:
         return str(MOUNT_POINT / relative.as_posix())
 
     def run(self, argv: Sequence[str], *, timeout: float) -> RunResult:
-        wrapped = ["timeout", "-k", "2", f"{timeout:g}", *argv]
+        wrapped = ["timeout", "-k", "2", f"{timeout:.3f}", *argv]
         started = time.monotonic()
         result = self._container.run(wrapped, check=False)
         seconds = time.monotonic() - started

@@ -181,7 +181,7 @@ def container_runner(fake: FakeContainer, root: Path) -> ContainerRunner:
 def test_container_runner_wraps_commands_in_timeout(tmp_path: Path) -> None:
     fake = FakeContainer(0)
     result = container_runner(fake, tmp_path).run(["qemu-x86_64", "/b"], timeout=2.5)
-    assert fake.argv == ["timeout", "-k", "2", "2.5", "qemu-x86_64", "/b"]
+    assert fake.argv == ["timeout", "-k", "2", "2.500", "qemu-x86_64", "/b"]
     assert (result.exit_code, result.stdout, result.stderr, result.timed_out) == (
         0,
         "out",
