@@ -99,6 +99,30 @@ def toolchain_from_dockerfile(path: Path = DOCKERFILE) -> Toolchain:
     return Toolchain(versions=versions, source=f"defaults of {path.name}")
 
 
+def toolchain_from_binaries(found: Iterable[Mapping[str, str | None]]) -> dict[str, str]:
+    """LLVM and Rust versions the binaries' ``.comment`` sections name (``clang``/``lld``,
+    ``rustc`` as `elfcheck.Toolchain.to_json` gives them): the toolchain that really built
+    them. Of several binaries, the first that names a tool wins."""
+    versions: dict[str, str] = {}
+    for comment in found:
+        for tool, keys in (("llvm", ("clang", "lld")), ("rust", ("rustc",))):
+            version = next((comment[k] for k in keys if comment.get(k)), None)
+            if version and tool not in versions:
+                versions[tool] = version
+    return versions
+
+
+def merge(base: Toolchain, observed: Mapping[str, str]) -> Toolchain:
+    """``base`` with the versions ``observed`` in the binaries taking precedence."""
+    if not observed:
+        return base
+    seen = ", ".join(sorted(observed))
+    return Toolchain(
+        versions={**base.versions, **observed},
+        source=f"binaries' .comment sections ({seen}), else the {base.source}",
+    )
+
+
 def _spdx_id(kind: str, *parts: str) -> str:
     text = "-".join(parts)
     return f"SPDXRef-{kind}-" + re.sub(r"[^A-Za-z0-9.-]", "-", text)

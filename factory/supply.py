@@ -16,7 +16,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from factory import config as cfg
-from factory import console, inspection, reference, referrers, sbom, signing
+from factory import console, elfcheck, inspection, reference, referrers, sbom, signing
 from factory.assemble import LayoutResult
 from factory.errors import FactoryError
 from factory.oci import Descriptor
@@ -54,13 +54,17 @@ def sbom_bytes(config: cfg.Config, layout: LayoutResult, tools: sbom.Toolchain) 
             f"{lock} does not exist: the SBOM of {layout.image} lists the toolchain only "
             "(run `cargo generate-lockfile` in the workspace to list its crates)."
         )
+    observed = []
+    for image in layout.images:
+        with contextlib.suppress(elfcheck.UnreadableElf, OSError):
+            observed.append(elfcheck.inspect(image.binary.path).toolchain.to_json())
     document = sbom.document(
         image=layout.image,
         repository=layout.repository,
         index_digest=layout.index.digest,
         created=layout.provenance.created,
         crates=crates,
-        toolchain=tools,
+        toolchain=sbom.merge(tools, sbom.toolchain_from_binaries(observed)),
         lockfile=str(lock) if lock.is_file() else None,
     )
     return sbom.encode(document)

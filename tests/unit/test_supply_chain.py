@@ -280,3 +280,18 @@ def test_the_commands_refuse_bad_keys_with_exit_2(
     code = main(["sign", "127.0.0.1:9/x/y:latest", "--key", str(tmp_path / "absent.key")])
     assert code == 2
     assert "Cannot read the signing key" in capsys.readouterr().err
+
+
+def test_versions_seen_in_the_binaries_win_over_the_labels() -> None:
+    comments = [
+        {"clang": None, "lld": None, "rustc": None, "gcc": "12.2.0"},
+        {"clang": None, "lld": "21.1.8", "rustc": "1.96.0", "gcc": None},
+        {"clang": "20.0.0", "lld": None, "rustc": "1.90.0", "gcc": None},
+    ]
+    observed = sbom.toolchain_from_binaries(comments)
+    assert observed == {"llvm": "21.1.8", "rust": "1.96.0"}
+    labels = sbom.Toolchain(versions={"llvm": "21", "musl": "1.2.5", "rust": "1.9"}, source="x")
+    merged = sbom.merge(labels, observed)
+    assert merged.versions == {"llvm": "21.1.8", "musl": "1.2.5", "rust": "1.96.0"}
+    assert merged.source.startswith("binaries' .comment sections (llvm, rust)")
+    assert sbom.merge(labels, {}) is labels
