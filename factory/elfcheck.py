@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from elftools.common.exceptions import ELFError, ELFParseError
-from elftools.elf.dynamic import DynamicSection
+from elftools.elf.dynamic import DynamicSection, DynamicSegment
 from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerNeedSection
 from elftools.elf.relocation import RelocationSection
@@ -166,10 +166,7 @@ def inspect(path: Path) -> ElfFacts:
             return _facts(ELFFile(stream), data)
     except (ELFError, ELFParseError) as err:
         raise UnreadableElf(str(err)) from None
-    except (ValueError, IndexError, KeyError, EOFError, OSError) as err:
-        # construct and struct errors on short or inconsistent headers
-        raise UnreadableElf(f"{type(err).__name__}: {err}") from None
-    except Exception as err:  # construct's own StreamError etc. derive from Exception only
+    except Exception as err:  # construct, struct and pyelftools raise many kinds on bad headers
         raise UnreadableElf(f"{type(err).__name__}: {err}") from None
 
 
@@ -178,14 +175,17 @@ def _facts(elf: ELFFile, data: bytes) -> ElfFacts:
     machine = str(header["e_machine"])
     interpreter: str | None = None
     stack: Literal["absent", "executable", "non-executable"] = "absent"
+    needed: list[str] = []
     end = int(header["e_shoff"]) + int(header["e_shnum"]) * int(header["e_shentsize"])
     for segment in elf.iter_segments():
         end = max(end, int(segment["p_offset"]) + int(segment["p_filesz"]))
         if isinstance(segment, InterpSegment) and segment["p_offset"] + 1 < len(data):
             interpreter = segment.get_interp_name()
+        elif isinstance(segment, DynamicSegment):
+            # the loader reads the segment, not the sections (which a binary may lack)
+            needed += _needed(segment)
         elif segment["p_type"] == "PT_GNU_STACK":
             stack = "executable" if segment["p_flags"] & PT_GNU_STACK_X else "non-executable"
-    needed: list[str] = []
     has_dynamic = False
     irelative = 0
     symtab = False
@@ -203,7 +203,7 @@ def _facts(elf: ELFFile, data: bytes) -> ElfFacts:
         name = section.name
         if isinstance(section, DynamicSection):
             has_dynamic = True
-            needed += [str(t.needed) for t in section.iter_tags("DT_NEEDED")]  # type: ignore[attr-defined]
+            needed += _needed(section)
         elif isinstance(section, RelocationSection):
             irelative += sum(
                 1 for r in section.iter_relocations() if r["r_info_type"] == IRELATIVE.get(machine)
@@ -226,7 +226,7 @@ def _facts(elf: ELFFile, data: bytes) -> ElfFacts:
         machine=machine,
         elf_type=str(header["e_type"]),
         interpreter=interpreter,
-        needed=tuple(needed),
+        needed=tuple(dict.fromkeys(needed)),
         has_dynamic=has_dynamic,
         irelative=irelative,
         stack=stack,
@@ -237,6 +237,11 @@ def _facts(elf: ELFFile, data: bytes) -> ElfFacts:
         toolchain=Toolchain(comments=tuple(dict.fromkeys(comments))),
         end_of_data=end,
     )
+
+
+def _needed(dynamic: DynamicSection | DynamicSegment) -> list[str]:
+    """The DT_NEEDED names of a dynamic section or segment."""
+    return [str(tag.needed) for tag in dynamic.iter_tags("DT_NEEDED")]  # type: ignore[attr-defined]
 
 
 def classify_libc(

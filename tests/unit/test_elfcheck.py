@@ -47,6 +47,13 @@ def bins(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     made["garbage"].write_bytes(b"\x7fELF" + bytes(range(256)) * 4)
     made["text"] = d / "text"
     made["text"].write_text("#!/bin/sh\necho hello\n")
+    # The dynamic binary without section headers (e_shoff, e_shnum, e_shstrndx zeroed): the
+    # loader still reads PT_INTERP and PT_DYNAMIC.
+    dynamic = made["glibc-dynamic"].read_bytes()
+    made["no-sections"] = d / "no-sections"
+    made["no-sections"].write_bytes(
+        dynamic[:0x28] + bytes(8) + dynamic[0x30:0x3C] + bytes(4) + dynamic[0x40:]
+    )
     made["big-endian"] = d / "big-endian"
     made["big-endian"].write_bytes(data[:5] + b"\x02" + data[6:])
     return made
@@ -94,6 +101,13 @@ def test_dynamic_binary_is_rejected(bins: dict[str, Path]) -> None:
     assert "libc.so.6" in report.facts.needed
     assert report.facts.interpreter is not None
     assert any("GLIBC_2" in e for e in report.facts.libc_evidence)
+
+
+def test_dynamic_binary_without_section_headers_is_rejected(bins: dict[str, Path]) -> None:
+    report = elfcheck.check(bins["no-sections"], AMD64)
+    assert {"interpreter", "needed"} <= codes(report)
+    assert report.facts is not None
+    assert report.facts.needed == ("libc.so.6",)
 
 
 def test_unstripped_binary_fails_opt_only(bins: dict[str, Path]) -> None:
