@@ -8,13 +8,24 @@ kernel opens the interpreter once, at registration, so it then works inside ever
 
 from __future__ import annotations
 
+import io
+import os
 import platform
+import subprocess
+import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker
+
+from factory.engine import CommandError, ContainerSpec, container, labels
+from factory.errors import EngineError
 from factory.targets import Arch
 
 ROOT = Path("/proc/sys/fs/binfmt_misc")
+CACHE = Path("/var/cache/factory/binfmt")
+"""Where, as root, factory keeps the static QEMU binaries the kernel runs."""
 
 # ELF e_machine values (the ELF gABI and each architecture's psABI).
 _E_MACHINE = {Arch.AMD64: 62, Arch.ARM64: 183}
@@ -91,3 +102,82 @@ def register_script(registrations: list[Registration]) -> str:
         lines.append(f"printf '%s' '{reg.line()}' > {ROOT}/register")
     lines.append(f"ls {ROOT}")
     return "\n".join(lines) + "\n"
+
+
+def fix(engine: docker.DockerClient, image: str) -> dict[str, bool]:
+    """Register the image's QEMU for every foreign architecture; returns what is registered.
+
+    As root, factory copies the image's static qemu-user binaries to CACHE and registers them
+    from the host. Otherwise it runs one privileged container that does the same: the only
+    privileged thing factory ever does, and only when asked (`factory doctor --fix`).
+    """
+    arches = foreign_arches()
+    if os.geteuid() == 0:
+        _fix_from_host(engine, image, arches)
+    else:
+        _fix_in_container(engine, image, arches)
+    return registered()
+
+
+def _fix_from_host(engine: docker.DockerClient, image: str, arches: Sequence[Arch]) -> None:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    registrations = []
+    for arch in arches:
+        destination = CACHE / arch.qemu_binary
+        copy_from_image(engine, image, f"/usr/bin/{arch.qemu_binary}", destination)
+        registrations.append(Registration(arch=arch, interpreter=str(destination)))
+    try:
+        if not (ROOT / "register").exists():
+            subprocess.run(
+                ["mount", "-t", "binfmt_misc", "binfmt_misc", str(ROOT)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+        for reg in registrations:
+            entry = ROOT / reg.name
+            if entry.exists():
+                entry.write_text("-1")
+            (ROOT / "register").write_text(reg.line())
+    except (OSError, subprocess.CalledProcessError) as err:
+        detail = getattr(err, "stderr", None) or err
+        raise EngineError(
+            f"Registering QEMU in binfmt_misc failed: {detail}.",
+            hint="Run as root on a host whose kernel has binfmt_misc, or install Debian's "
+            "qemu-user-binfmt on the host instead.",
+        ) from None
+
+
+def copy_from_image(engine: docker.DockerClient, image: str, path: str, destination: Path) -> None:
+    """Copy one file out of an image (through a created, never started, container)."""
+    created = engine.containers.create(image, command=["true"], labels=labels(purpose="copy"))
+    try:
+        stream, _ = created.get_archive(path)
+        data = io.BytesIO(b"".join(stream))
+    finally:
+        created.remove(force=True)
+    with tarfile.open(fileobj=data) as archive:
+        member = archive.getmembers()[0]
+        extracted = archive.extractfile(member)
+        if extracted is None:
+            raise EngineError(f"{path} in {image} is not a file.")
+        tmp = destination.with_suffix(".tmp")
+        tmp.write_bytes(extracted.read())
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, destination)
+
+
+def _fix_in_container(engine: docker.DockerClient, image: str, arches: Sequence[Arch]) -> None:
+    registrations = [
+        Registration(arch=arch, interpreter=f"/usr/bin/{arch.qemu_binary}") for arch in arches
+    ]
+    spec = ContainerSpec(image=image, purpose="binfmt", privileged=True)
+    with container(engine, spec) as box:
+        try:
+            box.run(["sh", "-c", register_script(registrations)], what="binfmt registration")
+        except CommandError as err:
+            raise EngineError(
+                f"Registering QEMU in binfmt_misc failed: {err.stderr.strip()[-2000:]}",
+                hint="The engine must allow privileged containers; or install Debian's "
+                "qemu-user-binfmt on the host instead.",
+            ) from None

@@ -101,6 +101,8 @@ class ContainerSpec:
     network: bool = False
     environment: Mapping[str, str] = field(default_factory=dict)
     workdir: str = "/"
+    privileged: bool = False
+    """Only `factory doctor --fix` asks for this (to register QEMU in binfmt_misc)."""
 
 
 def _tail(text: str, limit: int = 6000) -> str:
@@ -254,6 +256,7 @@ def container(
                 environment=dict(spec.environment),
                 working_dir=spec.workdir,
                 network_mode=None if spec.network else "none",
+                privileged=spec.privileged,
                 detach=True,
             )
             created.start()

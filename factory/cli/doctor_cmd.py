@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from factory import config as cfg
 from factory import console, doctor
@@ -11,8 +14,19 @@ from factory.errors import DoctorError, FactoryError
 
 
 @app.command("doctor")
-def doctor_command() -> None:
+def doctor_command(
+    fix: Annotated[
+        bool,
+        typer.Option(
+            "--fix",
+            help="Register the builder's QEMU in binfmt_misc (one privileged container) so "
+            "`docker run` of another architecture's image works.",
+        ),
+    ] = False,
+) -> None:
     """Check the Docker engine, disk space, binfmt_misc, bootstrap tools and the registry."""
+    if fix:
+        _fix_binfmt()
     findings: list[doctor.Finding] = []
     engine_finding, root = doctor.check_engine()
     findings.append(engine_finding)
@@ -49,3 +63,16 @@ def doctor_command() -> None:
     failed = [f.check for f in findings if f.status is doctor.Status.FAIL]
     if failed:
         raise DoctorError(f"Required: {', '.join(failed)}.", hint="Apply the fixes shown above.")
+
+
+def _fix_binfmt() -> None:
+    from factory import binfmt, builder, engine
+
+    config = cfg.load(Path(console.options().config))
+    client = engine.client()
+    image = builder.ensure_builder(
+        client, dockerfile=config.dockerfile_path, base=config.builder.base
+    )
+    console.info(f"doctor: registering QEMU in binfmt_misc from {image.tag} (privileged)")
+    for name, enabled in sorted(binfmt.fix(client, image.tag).items()):
+        console.info(f"doctor: {name} {'enabled' if enabled else 'DISABLED'}")

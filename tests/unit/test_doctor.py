@@ -10,7 +10,7 @@ from factory import doctor
 def test_binfmt_not_mounted(tmp_path: Path) -> None:
     finding = doctor.check_binfmt(tmp_path)
     assert finding.status is doctor.Status.WARN
-    assert "mount -t binfmt_misc" in finding.fix
+    assert "factory doctor --fix" in finding.fix
 
 
 def test_binfmt_without_qemu(tmp_path: Path) -> None:
@@ -19,6 +19,7 @@ def test_binfmt_without_qemu(tmp_path: Path) -> None:
     finding = doctor.check_binfmt(tmp_path)
     assert finding.status is doctor.Status.WARN
     assert "qemu-user-binfmt" in finding.fix
+    assert "factory doctor --fix" in finding.fix
 
 
 def test_binfmt_with_qemu(tmp_path: Path) -> None:
