@@ -98,7 +98,7 @@ def check_binfmt(root: Path = BINFMT) -> Finding:
             status=Status.WARN,
             detail="binfmt_misc is not mounted: foreign-architecture containers "
             "cannot run (builds do not need it)",
-            fix="mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc",
+            fix="`factory doctor --fix` (mounts it and registers QEMU)",
         )
     entries = {p.name for p in root.iterdir() if p.name not in {"status", "register"}}
     emulators = sorted(e for e in entries if "aarch64" in e or "x86_64" in e)
@@ -108,7 +108,7 @@ def check_binfmt(root: Path = BINFMT) -> Finding:
             status=Status.WARN,
             detail="no QEMU handler registered: `docker run` of another "
             "architecture's image fails (builds do not need it)",
-            fix="Install Debian's qemu-user-binfmt (or qemu-user-static) on the host.",
+            fix="`factory doctor --fix`, or install Debian's qemu-user-binfmt on the host.",
         )
     return Finding(check="binfmt_misc", status=Status.OK, detail=", ".join(emulators))
 
