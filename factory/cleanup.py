@@ -8,7 +8,7 @@ Bytes freed are measured, not estimated: the engine's disk usage before minus af
 
 from __future__ import annotations
 
-import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,20 +28,26 @@ class CleanReport:
     volumes: int
     images: int
     bytes_freed: int
+    skipped: tuple[str, ...] = ()
+    """What was left, and why (a running factory elsewhere, an image in use)."""
 
     @property
     def summary(self) -> str:
-        return (
+        text = (
             f"removed {self.containers} container(s), {self.volumes} volume(s), "
             f"{self.images} image(s); freed {human_bytes(self.bytes_freed)}"
         )
+        if self.skipped:
+            text += f"; kept {len(self.skipped)} in use: " + "; ".join(self.skipped)
+        return text
 
-    def to_json(self) -> dict[str, int]:
+    def to_json(self) -> dict[str, object]:
         return {
             "containers": self.containers,
             "volumes": self.volumes,
             "images": self.images,
             "bytes_freed": self.bytes_freed,
+            "skipped": list(self.skipped),
         }
 
 
@@ -64,40 +70,50 @@ def disk_usage(df: dict[str, Any]) -> int:
     return layers + containers + volumes
 
 
-def clean(engine: docker.DockerClient, *, images: bool = True) -> CleanReport:
-    """Remove factory's containers, volumes and (if ``images``) images."""
+def clean(engine: docker.DockerClient, *, images: bool = True, force: bool = False) -> CleanReport:
+    """Remove factory's containers, volumes and (if ``images``) images.
+
+    Running containers (another factory command at work) are kept unless ``force``; what is
+    still in use is kept and listed in the report instead of failing the whole clean.
+    """
+    skipped: list[str] = []
+    removed = {"containers": 0, "volumes": 0, "images": 0}
+
+    def attempt(kind: str, name: str, remove: Callable[..., object], **kwargs: object) -> None:
+        try:
+            remove(**kwargs)
+        except (docker.errors.NotFound, docker.errors.ImageNotFound):
+            return
+        except docker.errors.APIError as exc:
+            skipped.append(f"{kind} {name} ({exc.explanation or exc})")
+            return
+        removed[kind + "s"] += 1
+
     try:
         before = disk_usage(engine.df())
-        containers = engine.containers.list(all=True, filters=_FILTER)
-        for box in containers:
-            with contextlib.suppress(docker.errors.NotFound):
-                box.remove(force=True)
-        volumes = engine.volumes.list(filters=_FILTER)
-        for volume in volumes:
-            with contextlib.suppress(docker.errors.NotFound):
-                volume.remove(force=True)
-        removed_images = 0
+        for box in engine.containers.list(all=True, filters=_FILTER):
+            if box.status == "running" and not force:
+                skipped.append(f"container {box.name} (running; use --force)")
+                continue
+            attempt("container", str(box.name), box.remove, force=True)
+        for volume in engine.volumes.list(filters=_FILTER):
+            attempt("volume", str(volume.name), volume.remove)
         if images:
-            for image in engine.images.list(filters=_FILTER):
-                for tag in image.tags or [image.id]:
-                    with contextlib.suppress(docker.errors.ImageNotFound):
-                        engine.images.remove(tag, force=True)
-                removed_images += 1
+            # Newest first: a builder goes before the bootstrapped base it was built on.
+            found = engine.images.list(filters=_FILTER)
+            for image in sorted(found, key=lambda i: str(i.attrs.get("Created", "")), reverse=True):
+                name = (image.tags or [str(image.id)])[0]
+                attempt("image", name, engine.images.remove, image=image.id, force=True)
         after = disk_usage(engine.df())
-    except docker.errors.APIError as exc:
-        raise EngineError(
-            f"The engine refused to remove factory's leftovers: {exc.explanation or exc}.",
-            hint="A container outside factory may still use a factory image or volume; stop it "
-            "and run `factory clean` again.",
-        ) from None
     except (docker.errors.DockerException, requests.RequestException) as exc:
         raise EngineError(
             f"The engine failed during `factory clean`: {exc}.",
             hint="Check that the engine runs (docker info) and retry.",
         ) from None
     return CleanReport(
-        containers=len(containers),
-        volumes=len(volumes),
-        images=removed_images,
+        containers=removed["containers"],
+        volumes=removed["volumes"],
+        images=removed["images"],
         bytes_freed=max(before - after, 0),
+        skipped=tuple(skipped),
     )

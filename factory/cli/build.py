@@ -126,11 +126,14 @@ def clean_command(
         bool,
         typer.Option("--keep-images", help="Keep the builder and bootstrapped base images."),
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Also remove running factory containers.")
+    ] = False,
 ) -> None:
     """Remove factory's containers, cache volumes and (unless --keep-images) images."""
     from factory import cleanup
 
-    report = cleanup.clean(engine.client(), images=not keep_images)
+    report = cleanup.clean(engine.client(), images=not keep_images, force=force)
     if console.options().json:
         console.result_json(report.to_json())
     else:

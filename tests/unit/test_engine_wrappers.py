@@ -147,3 +147,69 @@ def test_clean_report_summary() -> None:
     report = cleanup.CleanReport(containers=1, volumes=2, images=3, bytes_freed=4_200_000)
     assert report.summary == "removed 1 container(s), 2 volume(s), 3 image(s); freed 4.2 MB"
     assert report.to_json()["bytes_freed"] == 4_200_000
+
+
+class _Item:
+    def __init__(self, name: str, status: str = "exited", busy: bool = False) -> None:
+        self.name = name
+        self.status = status
+        self.busy = busy
+        self.removed = False
+
+    def remove(self, **kwargs: Any) -> None:
+        if self.busy:
+            raise docker.errors.APIError("in use", explanation="volume is in use")
+        self.removed = True
+
+
+class _Image:
+    def __init__(self, tag: str, created: str) -> None:
+        self.tags = [tag]
+        self.id = f"sha256:{tag}"
+        self.attrs = {"Created": created}
+
+
+class _CleanEngine:
+    def __init__(self) -> None:
+        self.boxes = [_Item("factory-build-a"), _Item("factory-build-b", status="running")]
+        self.vols = [_Item("factory-cache"), _Item("factory-registry", busy=True)]
+        self.imgs = [
+            _Image("base", "2026-01-01T00:00:00Z"),
+            _Image("builder", "2026-01-02T00:00:00Z"),
+        ]
+        self.removed_images: list[str] = []
+        self.df_calls = 0
+        engine_self = self
+
+        class _List:
+            def __init__(self, items: list[Any]) -> None:
+                self.items = items
+
+            def list(self, **kwargs: Any) -> list[Any]:
+                return self.items
+
+        class _Images(_List):
+            def remove(self, image: str, force: bool = False) -> None:
+                engine_self.removed_images.append(image)
+
+        self.containers = _List(self.boxes)
+        self.volumes = _List(self.vols)
+        self.images = _Images(self.imgs)
+
+    def df(self) -> dict[str, Any]:
+        self.df_calls += 1
+        return {"LayersSize": 5000 if self.df_calls == 1 else 1000}
+
+
+def test_clean_keeps_what_is_in_use_and_removes_children_first() -> None:
+    fake: Any = _CleanEngine()
+    report = cleanup.clean(fake)
+    assert fake.boxes[0].removed and not fake.boxes[1].removed
+    assert fake.vols[0].removed and not fake.vols[1].removed
+    assert fake.removed_images == ["sha256:builder", "sha256:base"]
+    assert (report.containers, report.volumes, report.images) == (1, 1, 2)
+    assert report.bytes_freed == 4000
+    assert any("running; use --force" in s for s in report.skipped)
+    assert any("volume is in use" in s for s in report.skipped)
+    forced = cleanup.clean(_CleanEngine(), force=True)
+    assert forced.containers == 2
