@@ -6,14 +6,20 @@ Cold: the target's cache directory (its compiled std and crates) is deleted firs
 includes compiling the standard library with -Zbuild-std. Warm: the same build again with
 nothing changed (the vendored crates are fetched once, before the first target, and not timed).
 Writes build_matrix.json and build_matrix.md under --out; progress goes to stderr.
+
+The bench compiles a private copy of the example (its cache directories are keyed by the
+workspace's path), so clearing them never disturbs a `factory build` running at the same time.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -70,6 +76,15 @@ def _build(
     return time.monotonic() - started, artifact
 
 
+def _private_copy(config: cfg.Config) -> cfg.Config:
+    """The config with its workspace copied to a fixed private path."""
+    copy = Path(tempfile.gettempdir()) / "factory-bench-workspace"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(config.workspace_path, copy, ignore=shutil.ignore_patterns("target"))
+    workspace = dataclasses.replace(config.workspace, path=str(copy))
+    return dataclasses.replace(config, workspace=workspace)
+
+
 def markdown(rows: Sequence[Row]) -> str:
     lines = [
         "| target | cold (s) | warm (s) | size (bytes) |",
@@ -82,7 +97,7 @@ def markdown(rows: Sequence[Row]) -> str:
 
 
 def run(targets: Sequence[str], out: Path, cold: bool) -> list[Row]:
-    config = cfg.load(ROOT / "images.toml")
+    config = _private_copy(cfg.load(ROOT / "images.toml"))
     client = engine.client()
     builder = ensure_builder(client, dockerfile=config.dockerfile_path, base=config.builder.base)
     rows: list[Row] = []

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import signal
 import tarfile
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -232,13 +234,39 @@ def ensure_volume(engine: docker.DockerClient, name: str, **extra: str) -> None:
 
 
 @contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """While a container exists, SIGTERM unwinds like Ctrl-C, so `finally` removes it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
 def container(
     engine: docker.DockerClient, spec: ContainerSpec, *, keep: bool = False
 ) -> Iterator[Container]:
-    """A running container for ``spec``, removed on exit (also when starting it fails).
+    """A running container for ``spec``, removed on exit (also when starting it fails, on
+    Ctrl-C and on SIGTERM).
 
     ``keep`` (factory --debug) leaves it for inspection.
     """
+    with _terminate_as_interrupt(), _container(engine, spec, keep=keep) as box:
+        yield box
+
+
+@contextmanager
+def _container(
+    engine: docker.DockerClient, spec: ContainerSpec, *, keep: bool = False
+) -> Iterator[Container]:
     name = f"factory-{spec.purpose}-{SESSION_ID}-{uuid.uuid4().hex[:6]}"
     created: Any = None
     try:

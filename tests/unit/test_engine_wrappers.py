@@ -213,3 +213,15 @@ def test_clean_keeps_what_is_in_use_and_removes_children_first() -> None:
     assert any("volume is in use" in s for s in report.skipped)
     forced = cleanup.clean(_CleanEngine(), force=True)
     assert forced.containers == 2
+
+
+def test_sigterm_removes_the_container() -> None:
+    import os
+    import signal
+
+    fake: Any = _FakeEngine()
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), engine.container(fake, SPEC):
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert fake.containers.created[0].removed
+    assert signal.getsignal(signal.SIGTERM) == before
