@@ -113,14 +113,35 @@ def target_dir(workspace: Path, target: Target, profile: Profile) -> str:
     return f"{CACHE}/target/{_short_hash(str(workspace))}/{target.name}/{profile}"
 
 
-def fetch_command(std_manifest: str, key: str) -> list[str]:
-    """Vendor the workspace and std's dependencies; write the config last (atomically)."""
-    script = (
-        'set -eu; mkdir -p "$(dirname "$2")"; '
-        'cargo vendor --locked --versioned-dirs --sync "$1" "$2" > "$3.partial"; '
-        'mv "$3.partial" "$3"'
-    )
-    return ["sh", "-c", script, "fetch", std_manifest, vendor_dir(key), vendor_config(key)]
+# $1 std's manifest, $2 the vendor directory, $3 its config, $4 a token unique to this fetch.
+# Vendors into a private directory, then moves it into place and writes the config last, so
+# concurrent fetches of the same Cargo.lock cannot mix their files and a half-done one is redone.
+_FETCH_SCRIPT: Final = """set -eu
+tmp="$2.tmp-$4"
+mkdir -p "$(dirname "$2")"
+rm -rf "$tmp"
+cargo vendor --locked --versioned-dirs --sync "$1" "$tmp" > "$tmp.toml"
+if [ -f "$3" ]; then rm -rf "$tmp" "$tmp.toml"; exit 0; fi
+rm -rf "$2"
+mv -T "$tmp" "$2"
+sed "s|$tmp|$2|g" "$tmp.toml" > "$3.partial-$4"
+rm -f "$tmp.toml"
+mv "$3.partial-$4" "$3"
+"""
+
+
+def fetch_command(std_manifest: str, key: str, token: str) -> list[str]:
+    """Vendor the workspace's and std's crates; the config appears last (atomically)."""
+    return [
+        "sh",
+        "-c",
+        _FETCH_SCRIPT,
+        "fetch",
+        std_manifest,
+        vendor_dir(key),
+        vendor_config(key),
+        token,
+    ]
 
 
 def _env_triple(triple: str) -> str:
@@ -286,7 +307,10 @@ def fetch(
     with container(engine, spec, keep=keep) as box:
         sysroot = box.run(["rustc", "--print", "sysroot"]).stdout.strip()
         try:
-            box.run(fetch_command(f"{sysroot}/{STD_LIBRARY}", key), on_output=console.detail)
+            box.run(
+                fetch_command(f"{sysroot}/{STD_LIBRARY}", key, box.name),
+                on_output=console.detail,
+            )
         except CommandError as err:
             raise BuildError(
                 f"Fetching the crates of {workspace.path} failed:\n{err.stderr.strip()[-4000:]}",

@@ -102,16 +102,17 @@ def test_vendor_key_tracks_lockfile_and_builder() -> None:
 
 
 def test_fetch_command_vendors_std_too_and_marks_completion_last() -> None:
-    argv = cargo.fetch_command("/usr/lib/rustlib/src/rust/library/Cargo.toml", "k")
+    argv = cargo.fetch_command("/usr/lib/rustlib/src/rust/library/Cargo.toml", "k", "t1")
     assert argv[:2] == ["sh", "-c"]
     script = argv[2]
-    assert "cargo vendor --locked --versioned-dirs --sync" in script
-    assert script.rstrip().endswith('mv "$3.partial" "$3"')
+    assert 'cargo vendor --locked --versioned-dirs --sync "$1" "$tmp"' in script
+    assert script.rstrip().endswith('mv "$3.partial-$4" "$3"')
     assert argv[3:] == [
         "fetch",
         "/usr/lib/rustlib/src/rust/library/Cargo.toml",
         "/cache/vendor/k",
         "/cache/vendor/k.toml",
+        "t1",
     ]
 
 
