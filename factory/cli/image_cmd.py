@@ -124,6 +124,10 @@ def image_command(
     targets = target_table.select(target) if target else None
     profile = parse_profile(compilation_mode or config.workspace.profile)
     out_dir = oci_layout if oci_layout is not None else dist_dir(config) / "oci"
+    if sign_key is not None and not push:
+        raise UsageError("--sign-key signs what is pushed: add --push (or use `factory sign`).")
+    # the signing key is read before anything is built: a wrong key or password fails at once
+    chain = SupplyChain.prepare(config, sign_key=sign_key, with_sbom=sbom and push)
     outcome = pipeline.run(
         config,
         images,
@@ -141,7 +145,6 @@ def image_command(
     pushed: list[PushResult] = []
     attached: list[Attached] = []
     if push:
-        chain = SupplyChain.prepare(config, sign_key=sign_key, with_sbom=sbom)
         for result in results:
             ensure_local_registry(result.repository)
             console.info(f"pushing {result.image} to {result.repository}")

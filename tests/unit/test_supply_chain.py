@@ -49,7 +49,8 @@ def test_the_sbom_lists_every_locked_crate_with_checksum_and_purl() -> None:
     assert tokio["checksums"] == [{"algorithm": "SHA256", "checksumValue": locked.checksum}]
     assert tokio["externalRefs"][0]["referenceLocator"] == f"pkg:cargo/tokio@{locked.version}"
     assert "checksums" not in packages["hello_world"], "workspace members have no checksum"
-    assert len([p for p in document["packages"] if p["SPDXID"].startswith("SPDXRef-Cargo-")]) == 13
+    crates = [p for p in document["packages"] if p["SPDXID"].startswith("SPDXRef-Cargo-")]
+    assert len(crates) == LOCK.read_text().count("[[package]]")
     assert {packages[t]["versionInfo"] for t in ("llvm", "musl", "rust")} == {
         "21.1.8",
         "1.2.5",
@@ -295,3 +296,22 @@ def test_versions_seen_in_the_binaries_win_over_the_labels() -> None:
     assert merged.versions == {"llvm": "21.1.8", "musl": "1.2.5", "rust": "1.96.0"}
     assert merged.source.startswith("binaries' .comment sections (llvm, rust)")
     assert sbom.merge(labels, {}) is labels
+
+
+def test_a_bad_sign_key_fails_before_anything_is_built(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from factory.cli import main
+    from tests.imagekit import make_project
+
+    def no_pipeline(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the pipeline ran before the key was checked")
+
+    monkeypatch.setattr("factory.pipeline.run", no_pipeline)
+    config = str(make_project(tmp_path / "p", ("amd64",)).root / "images.toml")
+    (tmp_path / "junk.key").write_text("junk")
+    argv = ["image", "-C", config, "--push", "--sign-key", str(tmp_path / "junk.key")]
+    assert main(argv) == 2
+    assert "junk.key is not a PEM private key" in capsys.readouterr().err
+    assert main(["image", "-C", config, "--sign-key", str(tmp_path / "junk.key")]) == 2
+    assert "--sign-key signs what is pushed: add --push" in capsys.readouterr().err
