@@ -7,6 +7,8 @@ registry lacks.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -192,6 +194,27 @@ def test_429_waits_as_long_as_retry_after_says(
     assert [s.status for s in pushed] == [429, 201]
     assert pushed[1].at - pushed[0].at >= 2.0
     assert document["pushed"][0]["indexes"][0]["tag"] == "latest"
+
+
+def test_the_cli_reports_a_broken_registry_in_one_paragraph_with_exit_6(
+    registry: Registry, repository: str, tmp_path: Path
+) -> None:
+    v1 = layout(tmp_path / "v1")
+    broken = Fault(action="status", method="PUT", path="/manifests/", status=503, times=1000)
+    proxy = FaultProxy(upstream=("127.0.0.1", registry.port), faults=[broken])
+    config = str(v1.parent.parent / "images.toml")
+    argv = [sys.executable, "-m", "factory", "image", "--no-build", "-C", config, "--push"]
+    with running(proxy):
+        prefix = f"{proxy.host}/{repository.split('/')[0]}"
+        proc = subprocess.run(
+            [*argv, "--registry", prefix], capture_output=True, text=True, timeout=300
+        )
+    assert proc.returncode == 6, proc.stderr
+    [message] = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert "HTTP 503" in message and "injected fault" in message
+    assert "Traceback" not in proc.stderr
+    assert broken.hits == 5  # the default policy: 5 tries
+    assert registry.tag_digest(f"{repository.split('/')[0]}/greeter", "latest") is None
 
 
 def test_a_registry_that_stays_broken_leaves_the_tag_alone(
