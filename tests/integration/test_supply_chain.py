@@ -55,18 +55,8 @@ def test_push_attaches_an_sbom_and_a_signature_that_verify_finds(
     keys = tmp_path / "keys" / "cosign"
     assert factory("keygen", str(keys)).returncode == 0
     config = str(project.root / "images.toml")
-    repo_prefix = f"{registry.address}/sc"
-    document, _ = factory_json(
-        "image",
-        "--no-build",
-        "-C",
-        config,
-        "--push",
-        "--registry",
-        repo_prefix,
-        "--sign-key",
-        f"{keys}.key",
-    )
+    push = ("image", "--no-build", "-C", config, "--push", "--registry", f"{registry.address}/sc")
+    document, _ = factory_json(*push, "--sign-key", f"{keys}.key")
     [image] = document["images"]
     index = image["index_digest"]
     repository = "sc/greeter"
@@ -121,17 +111,7 @@ def test_push_attaches_an_sbom_and_a_signature_that_verify_finds(
     assert "Traceback" not in wrong.stderr
 
     # pushing again attaches the same bytes: the fallback index does not grow
-    again, _ = factory_json(
-        "image",
-        "--no-build",
-        "-C",
-        config,
-        "--push",
-        "--registry",
-        repo_prefix,
-        "--sign-key",
-        f"{keys}.key",
-    )
+    again, _ = factory_json(*push, "--sign-key", f"{keys}.key")
     assert again["attached"][0]["digest"] == sbom_entry["digest"]
     relisted = registry.get(f"/v2/{repository}/manifests/{referrers.fallback_tag(index)}").json()
     assert len(relisted["manifests"]) == 3  # ECDSA signatures differ: a second one is listed
