@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from spdx_tools.spdx.parser.parse_anything import parse_file
+from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
 from factory import referrers, signing
 from factory.oci import Descriptor
@@ -76,7 +78,11 @@ def test_push_attaches_an_sbom_and_a_signature_that_verify_finds(
         f"/v2/{repository}/manifests/{sbom_entry['digest']}"
     ).json()
     assert sbom_manifest["subject"]["digest"] == index
-    spdx = json.loads(_fetch_blob(registry, repository, sbom_manifest["layers"][0]["digest"]))
+    served = _fetch_blob(registry, repository, sbom_manifest["layers"][0]["digest"])
+    (tmp_path / "served.spdx.json").write_bytes(served)
+    parsed = parse_file(str(tmp_path / "served.spdx.json"))
+    assert validate_full_spdx_document(parsed) == []  # the SPDX project's validator
+    spdx = json.loads(served)
     names = {p["name"]: p for p in spdx["packages"]}
     assert names["tokio"]["externalRefs"][0]["referenceLocator"].startswith("pkg:cargo/tokio@")
     assert names["tokio"]["checksums"][0]["algorithm"] == "SHA256"

@@ -315,3 +315,26 @@ def test_a_bad_sign_key_fails_before_anything_is_built(
     assert "junk.key is not a PEM private key" in capsys.readouterr().err
     assert main(["image", "-C", config, "--sign-key", str(tmp_path / "junk.key")]) == 2
     assert "--sign-key signs what is pushed: add --push" in capsys.readouterr().err
+
+
+def test_the_sbom_passes_the_spdx_projects_own_validator(tmp_path: Path) -> None:
+    """spdx-tools (the SPDX project's Python library) parses and validates the document."""
+    from spdx_tools.spdx.parser.parse_anything import parse_file
+    from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+
+    path = tmp_path / "hello.spdx.json"
+    path.write_bytes(sbom.encode(_document()))
+    parsed = parse_file(str(path))
+    assert [m.validation_message for m in validate_full_spdx_document(parsed)] == []
+    assert parsed.creation_info.spdx_version == "SPDX-2.3"
+    assert len(parsed.packages) == len(_document()["packages"])
+    broken = _document()
+    broken["relationships"].append(
+        {
+            "spdxElementId": "SPDXRef-Image",
+            "relationshipType": "CONTAINS",
+            "relatedSpdxElement": "x",
+        }
+    )
+    path.write_bytes(sbom.encode(broken))
+    assert validate_full_spdx_document(parse_file(str(path)))  # the validator does find faults
