@@ -33,6 +33,7 @@ INDEX_TYPE: Final = "application/vnd.oci.image.index.v1+json"
 EMPTY_TYPE: Final = "application/vnd.oci.empty.v1+json"
 EMPTY_DATA: Final = b"{}"
 TITLE: Final = "org.opencontainers.image.title"
+FALLBACK_WRITES: Final = 3
 
 Log = Callable[[str], None]
 Via = Literal["referrers API", "fallback tag"]
@@ -207,20 +208,31 @@ def _index(data: bytes) -> dict[str, Any] | None:
 def _add_to_fallback(
     pusher: Pusher, tally: Tally, subject: str, descriptor: Mapping[str, Any]
 ) -> None:
+    """Read the referrers tag's index, add ``descriptor`` and write it back; then read again,
+    since registries offer no compare-and-swap and another push may have written the tag in
+    between (its descriptor and ours are both kept: each writer re-adds what it misses)."""
     tag = fallback_tag(subject)
     path = f"/v2/{pusher.repo}/manifests/{tag}"
-    index = _get_index(pusher.t, path, f"the referrers tag {tag}") or {
-        "schemaVersion": 2,
-        "mediaType": INDEX_TYPE,
-        "manifests": [],
-    }
-    listed = [m for m in index["manifests"] if isinstance(m, dict)]
-    if any(m.get("digest") == descriptor["digest"] for m in listed):
-        return
-    index["manifests"] = [*listed, dict(descriptor)]
-    data = json.dumps(index, sort_keys=True, separators=(",", ":")).encode()
-    pusher.put_manifest(
-        Document(digest=digest_of(data), media_type=INDEX_TYPE, data=data), tag, tally
+    for written in range(FALLBACK_WRITES + 1):
+        index = _get_index(pusher.t, path, f"the referrers tag {tag}") or {
+            "schemaVersion": 2,
+            "mediaType": INDEX_TYPE,
+            "manifests": [],
+        }
+        listed = [m for m in index["manifests"] if isinstance(m, dict)]
+        if any(m.get("digest") == descriptor["digest"] for m in listed):
+            return
+        if written == FALLBACK_WRITES:
+            break
+        index["manifests"] = [*listed, dict(descriptor)]
+        data = json.dumps(index, sort_keys=True, separators=(",", ":")).encode()
+        pusher.put_manifest(
+            Document(digest=digest_of(data), media_type=INDEX_TYPE, data=data), tag, tally
+        )
+    raise RegistryError(
+        f"The referrers tag {tag} in {pusher.repo} kept changing while factory added "
+        f"{descriptor['digest']} to it ({FALLBACK_WRITES} writes).",
+        hint="Other pushes are attaching artifacts to the same image right now; run again.",
     )
 
 

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from factory import referrers, sbom, signing
-from factory.errors import ConfigError, UsageError, ValidationError
+from factory.errors import ConfigError, RegistryError, UsageError, ValidationError
 from factory.oci import Descriptor
 from factory.transport import RetryPolicy, Transport
 from tests.conftest import ROOT
@@ -338,3 +338,41 @@ def test_the_sbom_passes_the_spdx_projects_own_validator(tmp_path: Path) -> None
     )
     path.write_bytes(sbom.encode(broken))
     assert validate_full_spdx_document(parse_file(str(path)))  # the validator does find faults
+
+
+class RacingRegistry(FakeRegistry):
+    """Another push rewrites the referrers tag right after each of the first ``races`` writes
+    (its own artifact only, as a writer that read the tag before ours would)."""
+
+    def __init__(self, races: int) -> None:
+        super().__init__()
+        self.races = races
+
+    def __call__(self, request: Request) -> Reply:
+        reply = super().__call__(request)
+        tag = referrers.fallback_tag(SUBJECT.digest)
+        if request.method == "PUT" and request.path.endswith(f"/{tag}") and self.races:
+            self.races -= 1
+            theirs = {"schemaVersion": 2, "mediaType": referrers.INDEX_TYPE, "manifests": []}
+            self.manifests["team/hello"][tag] = (
+                referrers.INDEX_TYPE,
+                json.dumps(theirs).encode(),
+            )
+        return reply
+
+
+def test_a_concurrent_writer_of_the_fallback_tag_does_not_lose_our_referrer(
+    tmp_path: Path,
+) -> None:
+    fake = RacingRegistry(races=2)
+    with serve(fake) as server, _transport(server.address) as t:
+        attached = referrers.attach(t, "team/hello", SUBJECT, _sbom_artifact(), layout=tmp_path)
+        listed, _ = referrers.find(t, "team/hello", SUBJECT.digest)
+    assert [m["digest"] for m in listed] == [attached.digest]
+    endless = RacingRegistry(races=1000)
+    with (
+        serve(endless) as server,
+        _transport(server.address) as t,
+        pytest.raises(RegistryError, match="kept changing"),
+    ):
+        referrers.attach(t, "team/hello", SUBJECT, _sbom_artifact(), layout=tmp_path)
