@@ -29,8 +29,7 @@ from factory import console, engine, fsutil, validate
 from factory.assemble import LayoutResult, assemble, dist_dir
 from factory.drivers import Artifact, artifact_path, file_digest
 from factory.errors import ValidationError
-from factory.report import SCHEMA as REPORT_SCHEMA
-from factory.report import Report, failure_message
+from factory.report import failure_message, read_entries
 from factory.targets import Target
 
 STAMP: Final = ".factory-build.json"
@@ -192,38 +191,6 @@ def artifact_on_disk(dist: Path, unit: Unit, profile: cfg.Profile) -> Artifact |
     )
 
 
-# --- the validation report, merged per image x target ------------------------------------
-
-
-def read_report(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    """The entries of an existing report.json by (image, target); {} when absent or foreign."""
-    try:
-        document = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(document, dict) or document.get("schema") != REPORT_SCHEMA:
-        return {}
-    entries: dict[tuple[str, str], dict[str, Any]] = {}
-    for entry in document.get("results", []):
-        if isinstance(entry, dict) and "image" in entry and "target" in entry:
-            entries[(str(entry["image"]), str(entry["target"]))] = entry
-    return entries
-
-
-def write_merged_report(path: Path, report: Report) -> dict[str, Any]:
-    """Write report.json with `report`'s results replacing those of the same image x target."""
-    entries = read_report(path)
-    for result in report.results:
-        entries[(result.image, result.target)] = result.to_json()
-    document = {
-        "schema": REPORT_SCHEMA,
-        "passed": all(bool(e.get("passed")) for e in entries.values()),
-        "results": [entries[k] for k in sorted(entries)],
-    }
-    fsutil.atomic_write_json(path, document)
-    return document
-
-
 # --- the pipeline -------------------------------------------------------------------------
 
 Progress = Callable[[str], None]
@@ -320,7 +287,7 @@ def validate_stage(
     """Validate the units that report.json does not already vouch for; merge the report."""
     dist = dist_dir(config)
     report_path = dist / "report.json"
-    previous = read_report(report_path)
+    previous = read_entries(report_path)
 
     def trusted(unit: Unit) -> bool:
         on_disk = artifact_on_disk(dist, unit, profile)
@@ -344,7 +311,7 @@ def validate_stage(
         )
     with validate.open_runner(config, None, dist / "bin") as running:
         report = validate.validate(subjects, running, progress=progress)
-    write_merged_report(report_path, report)
+    report.write_merged(report_path)
     by_key = {u.key: u for u in pending}
     for result in report.results:
         unit = by_key[(result.image, result.target)]
