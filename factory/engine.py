@@ -185,11 +185,15 @@ class Container:
                 raise EngineError(f"{path} in {self.name} is not a regular file.")
             destination.parent.mkdir(parents=True, exist_ok=True)
             partial = destination.with_name(destination.name + ".partial")
-            with source, partial.open("wb") as sink:
-                while chunk := source.read(1 << 20):
-                    sink.write(chunk)
-            partial.chmod(member.mode & 0o7777)
-            partial.replace(destination)
+            try:
+                with source, partial.open("wb") as sink:
+                    while chunk := source.read(1 << 20):
+                        sink.write(chunk)
+                partial.chmod(member.mode & 0o7777)
+                partial.replace(destination)
+            except BaseException:  # interrupted or failed: never leave a half-written file
+                partial.unlink(missing_ok=True)
+                raise
         return destination
 
 

@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from factory import builder as builder_image
 from factory import config as cfg
-from factory import console, engine, fsutil, validate
+from factory import console, engine, fsutil
 from factory.assemble import LayoutResult, assemble, dist_dir
 from factory.drivers import Artifact, artifact_path, file_digest
 from factory.errors import ValidationError
@@ -304,6 +304,8 @@ def validate_stage(
         progress(f"validate: {len(units) - len(pending)} binary(ies) already validated")
     if not pending:
         return []
+    from factory import validate  # loads pyelftools and capstone: only when there is work
+
     subjects: list[validate.Subject] = []
     for unit in pending:
         subjects += validate.find_subjects(

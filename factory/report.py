@@ -11,14 +11,16 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from factory.drivers import Artifact
-from factory.elfcheck import ElfReport
-from factory.emulate import NATIVE, LowerLevelResult, SmokeResult
 from factory.fsutil import atomic_write_json
-from factory.isa import IsaReport
 from factory.targets import TARGETS
+
+if TYPE_CHECKING:  # the audits' modules load pyelftools and capstone: only for types here
+    from factory.drivers import Artifact
+    from factory.elfcheck import ElfReport
+    from factory.emulate import LowerLevelResult, SmokeResult
+    from factory.isa import IsaReport
 
 SCHEMA: Final = "factory.report/v1"
 COLUMNS: Final = [
@@ -90,6 +92,8 @@ class TargetResult:
         codes = sorted({f.code for f in self.elf.findings if f.severity == "error"})
         failed = codes + (["smoke"] if self.smoke.status == "failed" else [])
         cpu = self.smoke.cpu
+        from factory.emulate import NATIVE
+
         where = " natively" if cpu == NATIVE else (f" on {cpu}" if cpu else "")
         smoke = self.smoke.status + where
         if self.smoke.status != "passed":

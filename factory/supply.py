@@ -16,7 +16,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from factory import config as cfg
-from factory import console, elfcheck, inspection, reference, referrers, sbom, signing
+from factory import console, inspection, reference, referrers, sbom, signing
 from factory.assemble import LayoutResult
 from factory.errors import FactoryError
 from factory.oci import Descriptor
@@ -56,6 +56,8 @@ def sbom_bytes(config: cfg.Config, layout: LayoutResult, tools: sbom.Toolchain) 
         )
     observed = []
     for image in layout.images:
+        from factory import elfcheck  # pyelftools loads only when an SBOM is made
+
         with contextlib.suppress(elfcheck.UnreadableElf, OSError):
             observed.append(elfcheck.inspect(image.binary.path).toolchain.to_json())
     document = sbom.document(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 import typer
 
@@ -51,9 +53,24 @@ def hoist_global_options(args: list[str]) -> list[str]:
     return hoisted + rest
 
 
+def _terminate(signum: int, _frame: object) -> None:
+    """The first SIGINT/SIGTERM unwinds the run, so every `finally` runs (containers are
+    removed, partial files deleted); further signals during that clean-up are ignored."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _cleaning_up)
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _cleaning_up(_signum: int, _frame: object) -> None:
+    console.warn("still cleaning up after the interrupt; please wait")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return (and, as a console script, exit with) the exit code."""
     args = hoist_global_options(sys.argv[1:] if argv is None else argv)
+    if argv is None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
+        signal.signal(signal.SIGINT, _terminate)
     try:
         code = app(args=args, prog_name="factory", standalone_mode=False)
     except FactoryError as err:

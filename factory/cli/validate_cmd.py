@@ -6,7 +6,7 @@ from typing import Annotated, get_args
 
 import typer
 
-from factory import console, validate
+from factory import console
 from factory import targets as target_table
 from factory.cli.app import app, load_config
 from factory.config import Profile
@@ -55,6 +55,8 @@ def validate_command(
     `factory image` trusts; results of targets not validated now stay), prints one row per
     binary, and exits 5 naming the targets that failed in this run.
     """
+    from factory import validate  # pyelftools and capstone load only for this command
+
     config = load_config()
     images = config.select_images(image or [])
     targets = target_table.select(target) if target else None
