@@ -186,7 +186,7 @@ def test_429_waits_as_long_as_retry_after_says(
             config,
             "--push",
             "--registry",
-            f"{proxy.host}/{repository.split('/')[0]}",
+            f"{proxy.host}/{repository.replace('/', '-')}",
             "--image",
             "greeter",
         )
@@ -205,7 +205,7 @@ def test_the_cli_reports_a_broken_registry_in_one_paragraph_with_exit_6(
     config = str(v1.parent.parent / "images.toml")
     argv = [sys.executable, "-m", "factory", "image", "--no-build", "-C", config, "--push"]
     with running(proxy):
-        prefix = f"{proxy.host}/{repository.split('/')[0]}"
+        prefix = f"{proxy.host}/{repository.replace('/', '-')}"
         proc = subprocess.run(
             [*argv, "--registry", prefix], capture_output=True, text=True, timeout=300
         )
@@ -214,7 +214,7 @@ def test_the_cli_reports_a_broken_registry_in_one_paragraph_with_exit_6(
     assert "HTTP 503" in message and "injected fault" in message
     assert "Traceback" not in proc.stderr
     assert broken.hits == 5  # the default policy: 5 tries
-    assert registry.tag_digest(f"{repository.split('/')[0]}/greeter", "latest") is None
+    assert registry.tag_digest(f"{repository.replace('/', '-')}/greeter", "latest") is None
 
 
 def test_a_registry_that_stays_broken_leaves_the_tag_alone(
