@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
         signal.signal(signal.SIGINT, _terminate)
+    interrupted_reported = False
     try:
         code = app(args=args, prog_name="factory", standalone_mode=False)
     except FactoryError as err:
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         console.error("interrupted.")
         code = int(ExitCode.INTERRUPTED)
+        interrupted_reported = True
     except typer.TyperException as err:  # a usage error found by the parser
         show = getattr(err, "show", None)
         if callable(show):
@@ -99,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         code = int(ExitCode.FAILURE)
     code = int(code or 0)
+    if code == ExitCode.INTERRUPTED and not interrupted_reported:
+        # Typer turns a KeyboardInterrupt inside a command into a silent return of 130.
+        console.error("interrupted.")
     if argv is None:
         sys.exit(code)
     return code
