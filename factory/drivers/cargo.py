@@ -321,6 +321,19 @@ def fetch(
     console.info(f"fetch: done in {time.monotonic() - started:.1f} s")
 
 
+DISK_FULL: Final = "No space left on device"
+
+
+def failure_hint(stderr: str) -> str:
+    """What to do about a failed compile: the disk, or the code."""
+    if DISK_FULL in stderr:
+        return (
+            "The engine's disk is full: free space (`factory clean` removes factory's caches "
+            "and images; `docker system df` shows the rest) and run `factory build` again."
+        )
+    return "Fix the error above in the workspace and run `factory build` again."
+
+
 def _compile(box: Container, job: Job, workspace: Workspace, key: str) -> str:
     directory = target_dir(workspace.path, job.target, job.profile)
     try:
@@ -334,7 +347,7 @@ def _compile(box: Container, job: Job, workspace: Workspace, key: str) -> str:
             f"Compiling {job.image} ({job.package}/{job.binary}) for {job.target.name} "
             f"({job.target.triple}, {' '.join(rustflags(job.target))}) failed:\n"
             f"{err.stderr.strip()[-6000:]}",
-            hint="Fix the error above in the workspace and run `factory build` again.",
+            hint=failure_hint(err.stderr),
         ) from None
     profile_dir = "release" if job.profile == "opt" else "debug"
     return executable_from_messages(result.stdout, job.binary) or (
@@ -388,7 +401,8 @@ def _build_one(box: Container, job: Job, workspace: Workspace, key: str, dist: P
     except OSError as exc:
         raise BuildError(
             f"Could not write {destination}: {exc.strerror}.",
-            hint="Check free disk space and write permission of the dist directory.",
+            hint="Free disk space on this host, or make the dist directory writable, and run "
+            "`factory build` again.",
         ) from None
     _give_away(destination, dist, owner())
     sha256, size = file_digest(destination)

@@ -174,3 +174,8 @@ def test_artifact_json_keys_are_locked(tmp_path: Path) -> None:
     assert list(artifact.to_json()) == ["image", "target", "path", "sha256", "size"]
     assert artifact.to_json()["size"] == 4
     assert len(sha256) == 64
+
+
+def test_a_full_disk_gets_its_own_fix() -> None:
+    assert "factory clean" in cargo.failure_hint("error: No space left on device (os error 28)")
+    assert "Fix the error above" in cargo.failure_hint("error[E0425]: cannot find value")
