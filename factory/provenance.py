@@ -45,15 +45,8 @@ def collect(
     workspace: Path, package: str, *, environ: Mapping[str, str] | None = None
 ) -> Provenance:
     """The provenance of `package` in the Cargo workspace at `workspace`."""
-    env = os.environ if environ is None else environ
-    revision, commit_time = last_commit(workspace)
-    epoch = source_date_epoch(env)
-    if epoch is not None:
-        created, created_from = epoch, "SOURCE_DATE_EPOCH"
-    elif revision is not None and commit_time is not None:
-        created, created_from = commit_time, f"git commit {revision[:12]}"
-    else:
-        created, created_from = 0, "none (no SOURCE_DATE_EPOCH, no git commit)"
+    revision, _ = last_commit(workspace)
+    created, created_from = build_epoch(workspace, environ=environ)
     package_table = cargo_package(workspace, package)
     source = _without_credentials(_git(workspace, "remote", "get-url", "origin"))
     return Provenance(
@@ -63,6 +56,23 @@ def collect(
         source=source or package_table.get("repository"),
         version=package_table.get("version"),
     )
+
+
+def build_epoch(workspace: Path, *, environ: Mapping[str, str] | None = None) -> tuple[int, str]:
+    """The time every build and image of this workspace claims, and where it came from:
+    SOURCE_DATE_EPOCH when set, else the last commit that touched the workspace, else 0.
+
+    The compile gets it too (clang takes __DATE__ and __TIME__ from it), so two builds of the
+    same sources give the same binary.
+    """
+    env = os.environ if environ is None else environ
+    epoch = source_date_epoch(env)
+    if epoch is not None:
+        return epoch, "SOURCE_DATE_EPOCH"
+    revision, commit_time = last_commit(workspace)
+    if revision is not None and commit_time is not None:
+        return commit_time, f"git commit {revision[:12]}"
+    return 0, "none (no SOURCE_DATE_EPOCH, no git commit)"
 
 
 def last_commit(workspace: Path) -> tuple[str | None, int | None]:

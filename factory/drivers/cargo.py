@@ -27,7 +27,7 @@ from typing import Final
 
 import docker
 
-from factory import console
+from factory import console, provenance
 from factory.builder import BuilderImage
 from factory.config import ImageConfig, Profile
 from factory.drivers import Artifact, artifact_path, file_digest
@@ -85,6 +85,8 @@ class Job:
     binary: str
     target: Target
     profile: Profile
+    epoch: int = 0
+    """SOURCE_DATE_EPOCH for the compile (see build_environment)."""
 
 
 def _short_hash(*parts: bytes | str) -> str:
@@ -161,11 +163,18 @@ def rustflags(target: Target) -> tuple[str, ...]:
     return (*target.rustflags, LINK_SELF_CONTAINED)
 
 
-def build_environment(target: Target, profile: Profile, directory: str) -> dict[str, str]:
-    """The environment of `cargo build` for one target."""
+def build_environment(
+    target: Target, profile: Profile, directory: str, *, epoch: int = 0
+) -> dict[str, str]:
+    """The environment of `cargo build` for one target.
+
+    `epoch` becomes SOURCE_DATE_EPOCH: C code's __DATE__/__TIME__ (mimalloc has them) come
+    from it instead of the clock, so the binary is reproducible.
+    """
     triple = _env_triple(target.triple)
     return {
         "RUSTC_BOOTSTRAP": "1",
+        "SOURCE_DATE_EPOCH": str(epoch),
         "CARGO_TERM_COLOR": "never",
         "CARGO_TARGET_DIR": directory,
         "RUSTFLAGS": " ".join(rustflags(target)),
@@ -339,7 +348,7 @@ def _compile(box: Container, job: Job, workspace: Workspace, key: str) -> str:
     try:
         result = box.run(
             build_command(job, key),
-            environment=build_environment(job.target, job.profile, directory),
+            environment=build_environment(job.target, job.profile, directory, epoch=job.epoch),
             on_output=lambda line: None if line.startswith("{") else console.detail(line),
         )
     except CommandError as err:
@@ -369,6 +378,7 @@ def build(
     """Compile every image x target; the binaries land in dist/bin/<image>/<target>/."""
     workspace = Workspace.load(workspace_path)
     key = vendor_key(workspace.lockfile, builder.id)
+    epoch, _ = provenance.build_epoch(workspace.path)
     spec = ContainerSpec(
         image=builder.tag, purpose="build", mounts=_mounts(workspace), network=False, workdir=SRC
     )
@@ -384,6 +394,7 @@ def build(
                     binary=image.binary,
                     target=target,
                     profile=profile,
+                    epoch=epoch,
                 )
                 artifacts.append(_build_one(box, job, workspace, key, dist))
     return artifacts

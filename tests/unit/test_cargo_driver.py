@@ -179,3 +179,9 @@ def test_artifact_json_keys_are_locked(tmp_path: Path) -> None:
 def test_a_full_disk_gets_its_own_fix() -> None:
     assert "factory clean" in cargo.failure_hint("error: No space left on device (os error 28)")
     assert "Fix the error above" in cargo.failure_hint("error[E0425]: cannot find value")
+
+
+def test_the_compile_gets_source_date_epoch_for_reproducible_c_code() -> None:
+    env = cargo.build_environment(targets.get("arm64"), "opt", "/t", epoch=1700000000)
+    assert env["SOURCE_DATE_EPOCH"] == "1700000000"
+    assert cargo.build_environment(targets.get("arm64"), "opt", "/t")["SOURCE_DATE_EPOCH"] == "0"

@@ -53,3 +53,11 @@ def test_remote_credentials_never_reach_an_annotation() -> None:
     assert strip("https://git.example.org/a/b.git") == "https://git.example.org/a/b.git"
     assert strip("git@git.example.org:a/b.git") == "git@git.example.org:a/b.git"
     assert strip(None) is None
+
+
+def test_build_epoch_prefers_source_date_epoch(tmp_path: Path) -> None:
+    from factory.provenance import build_epoch
+
+    assert build_epoch(tmp_path, environ={"SOURCE_DATE_EPOCH": "42"}) == (42, "SOURCE_DATE_EPOCH")
+    epoch, origin = build_epoch(tmp_path, environ={})
+    assert (epoch, origin.split()[0]) == (0, "none")
