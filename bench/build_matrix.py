@@ -1,159 +1,125 @@
-"""Build every target of the example, cold then warm, and record time and binary size.
+"""Build the example for every target with `factory build`, cold then warm: time and size.
 
-    uv run python -m bench.build_matrix [-t TARGET]... [--out bench/results] [--no-cold]
+    uv run python bench/build_matrix.py [-t TARGET]...
 
-Cold: the target's cache directory (its compiled std and crates) is deleted first, so the time
-includes compiling the standard library with -Zbuild-std. Warm: the same build again with
-nothing changed (the vendored crates are fetched once, before the first target, and not timed).
-Writes build_matrix.json and build_matrix.md under --out; progress goes to stderr.
-
-The bench compiles a private copy of the example (its cache directories are keyed by the
-workspace's path), so clearing them never disturbs a `factory build` running at the same time.
+Cold: the target's cargo target directory in the benchmarks' own cache volume is deleted first,
+so the time includes compiling Rust's standard library (-Zbuild-std), the crates and the example.
+Warm: `factory build` again with nothing changed (cargo finds everything fresh and relinks
+nothing). Crate vendoring (network, once per Cargo.lock) is not counted. Every run goes through
+factory's CLI with its own images.toml copy, so dist/ of the repository is left alone.
+Writes bench/results/build_matrix.json and .md.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import platform
-import shutil
+import re
 import sys
-import tempfile
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import docker
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from factory import config as cfg
-from factory import console, engine
+from bench import common
+from factory import engine
 from factory import targets as target_table
-from factory.builder import BuilderImage, ensure_builder
-from factory.drivers import Artifact, cargo
-from factory.errors import FactoryError
 
-ROOT = Path(__file__).resolve().parent.parent
+_FETCH = re.compile(r"fetch: done in ([0-9.]+) s")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Row:
     target: str
     cold_seconds: float | None
-    warm_seconds: float
-    size: int
-    sha256: str
+    warm_seconds: float | None
+    size: int | None
+    sha256: str | None
+    error: str | None = None
 
 
-def _clear(
-    client: docker.DockerClient, builder: BuilderImage, workspace: Path, target: str
-) -> None:
-    directory = cargo.target_dir(workspace, target_table.get(target), "opt")
-    spec = engine.ContainerSpec(
-        image=builder.tag,
-        purpose="bench",
-        mounts=(engine.Mount(source=cargo.CACHE_VOLUME, target=cargo.CACHE),),
+def _build(config: Path, target: str) -> tuple[float, dict[str, object]]:
+    done = common.factory(["build", "-t", target, "--json"], config=config)
+    fetch = sum(float(x) for x in _FETCH.findall(done.stderr))
+    (artifact,) = json.loads(done.stdout)
+    return done.seconds - fetch, artifact
+
+
+def measure(target: str, config: Path, clear: Callable[[Sequence[str]], None]) -> Row:
+    try:
+        clear([target])
+        cold, _ = _build(config, target)
+        warm, artifact = _build(config, target)
+    except RuntimeError as err:
+        print(f"bench: {target} FAILED:\n{err}", file=sys.stderr)
+        return Row(
+            target=target,
+            cold_seconds=None,
+            warm_seconds=None,
+            size=None,
+            sha256=None,
+            error=str(err)[-3000:],
+        )
+    print(f"bench: {target}: cold {cold:.1f} s, warm {warm:.1f} s", file=sys.stderr)
+    return Row(
+        target=target,
+        cold_seconds=round(cold, 2),
+        warm_seconds=round(warm, 2),
+        size=int(str(artifact["size"])),
+        sha256=str(artifact["sha256"]),
     )
-    with engine.container(client, spec) as box:
-        box.run(["rm", "-rf", directory])
-
-
-def _build(
-    client: docker.DockerClient, builder: BuilderImage, config: cfg.Config, target: str
-) -> tuple[float, Artifact]:
-    image = config.image[0]
-    started = time.monotonic()
-    (artifact,) = cargo.build(
-        client,
-        builder,
-        workspace_path=config.workspace_path,
-        images=[image],
-        targets_of=lambda _: (target_table.get(target),),
-        profile="opt",
-        dist=config.root / "dist",
-    )
-    return time.monotonic() - started, artifact
-
-
-def _private_copy(config: cfg.Config) -> cfg.Config:
-    """The config with its workspace copied to a fixed private path."""
-    copy = Path(tempfile.gettempdir()) / "factory-bench-workspace"
-    shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(config.workspace_path, copy, ignore=shutil.ignore_patterns("target"))
-    workspace = dataclasses.replace(config.workspace, path=str(copy))
-    return dataclasses.replace(config, workspace=workspace)
 
 
 def markdown(rows: Sequence[Row]) -> str:
-    lines = [
-        "| target | cold (s) | warm (s) | size (bytes) |",
-        "|---|---:|---:|---:|",
+    table = [
+        [
+            r.target,
+            r.cold_seconds if r.cold_seconds is not None else "FAILED",
+            r.warm_seconds if r.warm_seconds is not None else "-",
+            r.size if r.size is not None else "-",
+            common.human_bytes(r.size) if r.size is not None else "-",
+        ]
+        for r in rows
     ]
-    for row in rows:
-        cold = f"{row.cold_seconds:.1f}" if row.cold_seconds is not None else "-"
-        lines.append(f"| {row.target} | {cold} | {row.warm_seconds:.1f} | {row.size} |")
-    return "\n".join(lines) + "\n"
-
-
-def run(targets: Sequence[str], out: Path, cold: bool) -> list[Row]:
-    config = _private_copy(cfg.load(ROOT / "images.toml"))
-    client = engine.client()
-    builder = ensure_builder(client, dockerfile=config.dockerfile_path, base=config.builder.base)
-    rows: list[Row] = []
-    for name in targets:
-        cold_seconds: float | None = None
-        if cold:
-            _clear(client, builder, config.workspace_path, name)
-            cold_seconds, _ = _build(client, builder, config, name)
-        warm_seconds, artifact = _build(client, builder, config, name)
-        rows.append(
-            Row(
-                target=name,
-                cold_seconds=cold_seconds,
-                warm_seconds=warm_seconds,
-                size=artifact.size,
-                sha256=artifact.sha256,
-            )
-        )
-        console.info(f"bench: {name}: cold {cold_seconds} s, warm {warm_seconds:.1f} s")
-        _write(rows, out, builder)
-    return rows
-
-
-def _write(rows: Sequence[Row], out: Path, builder: BuilderImage) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    document = {
-        "version": 1,
-        "builder": builder.tag,
-        "host": {"machine": platform.machine(), "cpus": _cpus()},
-        "profile": "opt",
-        "rows": [asdict(row) for row in rows],
-    }
-    (out / "build_matrix.json").write_text(json.dumps(document, indent=2) + "\n")
-    (out / "build_matrix.md").write_text(markdown(rows))
-
-
-def _cpus() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0))
+    built = [r for r in rows if r.cold_seconds is not None]
+    summary = (
+        f"\n{len(built)} of {len(rows)} targets built; median cold "
+        f"{common.median([r.cold_seconds or 0.0 for r in built]):.1f} s, median warm "
+        f"{common.median([r.warm_seconds or 0.0 for r in built]):.1f} s.\n"
+        if built
+        else f"\nNone of {len(rows)} targets built.\n"
+    )
+    headers = ["target", "cold (s)", "warm (s)", "binary (bytes)", "binary"]
+    return common.markdown_table(headers, table) + summary
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("-t", "--target", action="append", default=[])
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
-    parser.add_argument("--no-cold", action="store_true")
     args = parser.parse_args(argv)
-    try:
-        chosen = target_table.select(args.target or ["all"])
-        rows = run([t.name for t in chosen], args.out, cold=not args.no_cold)
-    except FactoryError as err:
-        console.error(str(err))
-        return int(err.exit_code)
-    sys.stdout.write(markdown(rows))
-    return 0
+    names = [t.name for t in target_table.select(args.target or ["all"])]
+    start = common.environment()
+    config = common.bench_config(common.WORK / "build_matrix")
+    client = engine.client()
+    common.ensure_volume(client)
+    builder = common.builder(client)
+
+    def clear(names: Sequence[str]) -> None:
+        common.clear_targets(client, builder, names)
+
+    rows: list[Row] = []
+    for name in names:  # results written after every target: a long run keeps what it measured
+        rows.append(measure(name, config, clear))
+        document = {
+            "environment": start,
+            "builder": builder.tag,
+            "profile": "opt",
+            "rows": [asdict(r) for r in rows],
+        }
+        common.write_results("build_matrix", document, markdown(rows), echo=name == names[-1])
+    return 0 if all(r.error is None for r in rows) else 1
 
 
 if __name__ == "__main__":

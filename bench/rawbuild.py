@@ -1,0 +1,108 @@
+"""The compile commands factory runs, run by the benchmarks themselves in a builder container.
+
+The overhead benchmark times them without factory around them; the size and runtime benchmarks
+use them for builds factory does not offer (a glibc-static variant, a Cargo feature). Commands
+and environments come from factory's Cargo driver, so they stay what factory runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import docker
+
+from bench import common
+from factory import engine
+from factory.builder import BuilderImage
+from factory.drivers import cargo
+from factory.targets import Target
+
+WORKSPACE: Final = (common.ROOT / "examples/hello_world").resolve()
+
+
+@contextmanager
+def cache_volume(name: str) -> Iterator[None]:
+    """Point factory's Cargo driver at another cache volume for the duration."""
+    saved = cargo.CACHE_VOLUME
+    cargo.CACHE_VOLUME = name  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        cargo.CACHE_VOLUME = saved  # type: ignore[misc]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Box:
+    """A running builder container (network off) with the cache volume and the workspace."""
+
+    container: engine.Container
+    key: str
+    """The vendor key of the workspace's Cargo.lock in this volume."""
+
+
+@contextmanager
+def builder_box(client: docker.DockerClient, builder: BuilderImage, volume: str) -> Iterator[Box]:
+    """A build container like factory's; the crates are vendored first if they are not yet."""
+    common.ensure_volume(client, volume)
+    workspace = cargo.Workspace.load(WORKSPACE)
+    key = cargo.vendor_key(workspace.lockfile, builder.id)
+    spec = engine.ContainerSpec(
+        image=builder.tag,
+        purpose="bench",
+        mounts=(
+            engine.Mount(source=volume, target=cargo.CACHE),
+            engine.Mount(source=str(WORKSPACE), target=cargo.SRC, read_only=True, bind=True),
+        ),
+        network=False,
+        workdir=cargo.SRC,
+    )
+    with engine.container(client, spec) as box:
+        if box.run(["test", "-f", cargo.vendor_config(key)], check=False).exit_code != 0:
+            with cache_volume(volume):
+                cargo.fetch(client, builder, workspace, key)
+        yield Box(container=box, key=key)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Built:
+    seconds: float
+    """Wall time of the `cargo build` command alone."""
+    path: Path
+
+
+def compile_binary(
+    box: Box,
+    target: Target,
+    destination: Path,
+    *,
+    package: str = "hello_world",
+    binary: str = "hello_world",
+    features: Sequence[str] = (),
+    triple: str | None = None,
+    environment: Mapping[str, str] | None = None,
+    directory: str | None = None,
+) -> Built:
+    """factory's `cargo build` for one target (opt), optionally with Cargo features, another
+    triple or extra environment; the binary is copied to `destination`."""
+    job = cargo.Job(image="bench", package=package, binary=binary, target=target, profile="opt")
+    argv = cargo.build_command(job, box.key)
+    if triple is not None:
+        argv[argv.index(target.triple)] = triple
+    if features:
+        argv += ["--features", ",".join(features)]
+    directory = directory or cargo.target_dir(WORKSPACE, target, "opt")
+    env = {**cargo.build_environment(target, "opt", directory), **(environment or {})}
+    started = time.monotonic()
+    result = box.container.run(argv, environment=env)
+    seconds = time.monotonic() - started
+    inside = cargo.executable_from_messages(result.stdout, binary)
+    if inside is None:
+        raise RuntimeError(f"cargo reported no executable for {binary} ({target.name})")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    box.container.copy_out(inside, destination)
+    return Built(seconds=seconds, path=destination)
