@@ -40,18 +40,18 @@ class Row:
     error: str | None = None
 
 
-def _build(config: Path, target: str) -> tuple[float, dict[str, object]]:
-    done = common.factory(["build", "-t", target, "--json"], config=config)
+def _build(config: Path, target: str, volume: str) -> tuple[float, dict[str, object]]:
+    done = common.factory(["build", "-t", target, "--json"], config=config, volume=volume)
     fetch = sum(float(x) for x in _FETCH.findall(done.stderr))
     (artifact,) = json.loads(done.stdout)
     return done.seconds - fetch, artifact
 
 
-def measure(target: str, config: Path, clear: Callable[[Sequence[str]], None]) -> Row:
+def measure(target: str, config: Path, clear: Callable[[Sequence[str]], None], volume: str) -> Row:
     try:
         clear([target])
-        cold, _ = _build(config, target)
-        warm, artifact = _build(config, target)
+        cold, _ = _build(config, target, volume)
+        warm, artifact = _build(config, target, volume)
     except RuntimeError as err:
         print(f"bench: {target} FAILED:\n{err}", file=sys.stderr)
         return Row(
@@ -95,30 +95,59 @@ def markdown(rows: Sequence[Row]) -> str:
     return common.markdown_table(headers, table) + summary
 
 
+def merge(parts: Sequence[str]) -> int:
+    """Combine the rows of several parts (run side by side on separate volumes)."""
+    documents = [json.loads((common.RESULTS / f"{p}.json").read_text()) for p in parts]
+    found = {r["target"]: Row(**r) for d in documents for r in d["rows"]}
+    rows = [found[t.name] for t in target_table.TARGETS if t.name in found]
+    common.write_results(
+        "build_matrix",
+        {
+            "environment": documents[0]["environment"],
+            "parts": {p: d["environment"] for p, d in zip(parts, documents, strict=True)},
+            "builder": documents[0]["builder"],
+            "profile": "opt",
+            "rows": [asdict(r) for r in rows],
+        },
+        markdown(rows),
+    )
+    return 0 if len(rows) == len(target_table.TARGETS) else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("-t", "--target", action="append", default=[])
+    parser.add_argument("--volume", default=common.BENCH_VOLUME, help="the cache volume")
+    parser.add_argument("--results", default="build_matrix", help="results name (a part)")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="NAME",
+        help="merge these parts' results into build_matrix, in table order",
+    )
     args = parser.parse_args(argv)
+    if args.merge:
+        return merge(args.merge)
     names = [t.name for t in target_table.select(args.target or ["all"])]
     start = common.environment()
-    config = common.bench_config(common.WORK / "build_matrix")
+    config = common.bench_config(common.WORK / args.results)
     client = engine.client()
     common.ensure_volume(client)
     builder = common.builder(client)
 
     def clear(names: Sequence[str]) -> None:
-        common.clear_targets(client, builder, names)
+        common.clear_targets(client, builder, names, volume=args.volume)
 
     rows: list[Row] = []
     for name in names:  # results written after every target: a long run keeps what it measured
-        rows.append(measure(name, config, clear))
+        rows.append(measure(name, config, clear, args.volume))
         document = {
             "environment": start,
             "builder": builder.tag,
             "profile": "opt",
             "rows": [asdict(r) for r in rows],
         }
-        common.write_results("build_matrix", document, markdown(rows), echo=name == names[-1])
+        common.write_results(args.results, document, markdown(rows), echo=name == names[-1])
     return 0 if all(r.error is None for r in rows) else 1
 
 
