@@ -29,6 +29,7 @@ from testcontainers.core.container import DockerContainer
 from factory import engine, local_registry, registry
 from factory.errors import ExitCode, RegistryError
 from tests.conftest import ROOT
+from tests.integration.conftest import wait_until_it_answers
 from tests.oci_layouts import Built, write_layout
 
 # The reaper's image cannot be pulled here; containers are removed by their context managers.
@@ -37,38 +38,11 @@ testcontainers_config.ryuk_disabled = True
 USER, PASSWORD = "ann", "correct horse battery staple"
 
 
-@pytest.fixture(scope="module")
-def registry_image() -> str:
-    return local_registry.ensure_image(engine.client())
-
-
-def _wait(address: str, container: DockerContainer) -> None:
-    deadline = time.monotonic() + 30
-    while not local_registry.answers(address, timeout=1.0):
-        if time.monotonic() > deadline:
-            logs = container.get_wrapped_container().logs().decode(errors="replace")
-            raise AssertionError(f"the registry did not answer on {address}:\n{logs[-3000:]}")
-        time.sleep(0.2)
-
-
 @pytest.fixture(autouse=True)
 def _forget_blob_locations() -> Iterator[None]:
     registry._KNOWN_BLOBS.clear()
     yield
     registry._KNOWN_BLOBS.clear()
-
-
-@pytest.fixture()
-def open_registry(registry_image: str) -> Iterator[tuple[str, DockerContainer]]:
-    container = (
-        DockerContainer(registry_image)
-        .with_exposed_ports(5000)
-        .with_kwargs(labels=engine.labels(purpose="test-registry"))
-    )
-    with container:
-        address = f"127.0.0.1:{container.get_exposed_port(5000)}"
-        _wait(address, container)
-        yield address, container
 
 
 @pytest.fixture()
@@ -86,7 +60,7 @@ def auth_registry(registry_image: str, tmp_path: Path) -> Iterator[str]:
     )
     with container:
         address = f"127.0.0.1:{container.get_exposed_port(5000)}"
-        _wait(address, container)
+        wait_until_it_answers(address, container)
         yield address
 
 

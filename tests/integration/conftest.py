@@ -1,0 +1,45 @@
+"""Fixtures shared by the integration tests: a real registry in a testcontainers container.
+
+The Ryuk reaper image cannot be pulled here, so Ryuk is off and every container is removed by
+its context manager (and labelled org.factory.managed=true, so leftovers can be found).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from testcontainers.core.config import testcontainers_config
+from testcontainers.core.container import DockerContainer
+
+from factory import engine, local_registry
+
+testcontainers_config.ryuk_disabled = True
+
+
+@pytest.fixture(scope="module")
+def registry_image() -> str:
+    return local_registry.ensure_image(engine.client())
+
+
+def wait_until_it_answers(address: str, container: DockerContainer) -> None:
+    deadline = time.monotonic() + 30
+    while not local_registry.answers(address, timeout=1.0):
+        if time.monotonic() > deadline:
+            logs = container.get_wrapped_container().logs().decode(errors="replace")
+            raise AssertionError(f"the registry did not answer on {address}:\n{logs[-3000:]}")
+        time.sleep(0.2)
+
+
+@pytest.fixture()
+def open_registry(registry_image: str) -> Iterator[tuple[str, DockerContainer]]:
+    container = (
+        DockerContainer(registry_image)
+        .with_exposed_ports(5000)
+        .with_kwargs(labels=engine.labels(purpose="test-registry"))
+    )
+    with container:
+        address = f"127.0.0.1:{container.get_exposed_port(5000)}"
+        wait_until_it_answers(address, container)
+        yield address, container
