@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from factory import builder as builder_image
 from factory import config as cfg
-from factory import console, engine, fsutil, provenance
+from factory import console, engine, fsutil
 from factory.assemble import LayoutResult, assemble, dist_dir
 from factory.drivers import Artifact, artifact_path, file_digest
 from factory.errors import ValidationError
@@ -119,7 +119,7 @@ def _driver_digest() -> str:
 
 
 def build_fingerprint(
-    *, builder_tag: str, driver: str, profile: str, unit: Unit, sources: str, epoch: int = 0
+    *, builder_tag: str, driver: str, profile: str, unit: Unit, sources: str
 ) -> str:
     document = {
         "builder": builder_tag,
@@ -131,7 +131,6 @@ def build_fingerprint(
         "binary": unit.image.binary,
         "bazel_label": unit.image.bazel_label,
         "sources": sources,
-        "epoch": epoch,
     }
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
@@ -247,7 +246,6 @@ def build_stage(
     driver = driver or config.workspace.driver
     dist = dist_dir(config)
     sources = tree_digest(config.workspace_path)
-    epoch, _ = provenance.build_epoch(config.workspace_path)
     fingerprints = {
         u.key: build_fingerprint(
             builder_tag=builder.tag,
@@ -255,7 +253,6 @@ def build_stage(
             profile=profile,
             unit=u,
             sources=sources,
-            epoch=epoch,
         )
         for u in units
     }

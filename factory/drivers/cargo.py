@@ -27,7 +27,7 @@ from typing import Final
 
 import docker
 
-from factory import console, provenance
+from factory import console
 from factory.builder import BuilderImage
 from factory.config import ImageConfig, Profile
 from factory.drivers import Artifact, artifact_path, file_digest
@@ -86,7 +86,9 @@ class Job:
     target: Target
     profile: Profile
     epoch: int = 0
-    """SOURCE_DATE_EPOCH for the compile (see build_environment)."""
+    """SOURCE_DATE_EPOCH for the compile (see build_environment). Always 0 by default: Cargo
+    does not track it, so a warm build would keep an old __TIME__ that a clean build would not;
+    a fixed value makes a binary depend only on its sources."""
 
 
 def _short_hash(*parts: bytes | str) -> str:
@@ -378,7 +380,6 @@ def build(
     """Compile every image x target; the binaries land in dist/bin/<image>/<target>/."""
     workspace = Workspace.load(workspace_path)
     key = vendor_key(workspace.lockfile, builder.id)
-    epoch, _ = provenance.build_epoch(workspace.path)
     spec = ContainerSpec(
         image=builder.tag, purpose="build", mounts=_mounts(workspace), network=False, workdir=SRC
     )
@@ -394,7 +395,6 @@ def build(
                     binary=image.binary,
                     target=target,
                     profile=profile,
-                    epoch=epoch,
                 )
                 artifacts.append(_build_one(box, job, workspace, key, dist))
     return artifacts
