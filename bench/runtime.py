@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import resource
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -50,10 +51,20 @@ def cpu_flags() -> set[str]:
 
 
 def side(
-    binary: Path, args: Sequence[str], store: list[dict[str, tuple[float, str]]]
+    binary: Path,
+    args: Sequence[str],
+    store: list[dict[str, tuple[float, str]]],
+    cpu: list[float] | None = None,
 ) -> Callable[[], float]:
+    """A measurement: the binary's own kernel times (wall), summed; its CPU time (user + sys,
+    which a loaded machine inflates less than wall time) appended to `cpu`."""
+
     def measure() -> float:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         result = parse(common.run([str(binary), *args]).stdout)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if cpu is not None:
+            cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
         store.append(result)
         return sum(seconds for seconds, _ in result.values())
 
@@ -94,19 +105,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     alloc_args = ["alloc", str(args.threads), str(args.rounds)]
     alloc_runs: dict[str, list[dict[str, tuple[float, str]]]] = {"musl malloc": [], "mimalloc": []}
+    alloc_cpu: dict[str, list[float]] = {"musl malloc": [], "mimalloc": []}
     alloc = common.alternate(
         {
-            "musl malloc": side(
-                binaries["amd64 musl-malloc"], alloc_args, alloc_runs["musl malloc"]
-            ),
-            "mimalloc": side(binaries["amd64 mimalloc"], alloc_args, alloc_runs["mimalloc"]),
+            name: side(
+                binaries[f"amd64 {name.replace(' ', '-')}"],
+                alloc_args,
+                alloc_runs[name],
+                alloc_cpu[name],
+            )
+            for name in ("musl malloc", "mimalloc")
         },
         args.runs,
     )
     simd_runs: dict[str, list[dict[str, tuple[float, str]]]] = {level: [] for level in levels}
-    common.alternate(
+    simd_cpu: dict[str, list[float]] = {level: [] for level in levels}
+    simd_wall = common.alternate(
         {
-            level: side(binaries[level], ["simd", str(args.reps)], simd_runs[level])
+            level: side(
+                binaries[level], ["simd", str(args.reps)], simd_runs[level], simd_cpu[level]
+            )
             for level in levels
         },
         args.runs,
@@ -144,7 +162,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             ],
         )
     )
-    lines.append(f"\nmimalloc is {common.ratio(musl, mi):.1f}x faster than musl's malloc here.\n")
+    musl_cpu, mi_cpu = common.median(alloc_cpu["musl malloc"]), common.median(alloc_cpu["mimalloc"])
+    lines.append(
+        f"\nmimalloc is {common.ratio(musl, mi):.1f}x faster than musl's malloc here (wall time); "
+        f"CPU time (user + sys) {musl_cpu:.2f} s vs {mi_cpu:.2f} s "
+        f"({common.ratio(musl_cpu, mi_cpu):.1f}x).\n"
+    )
     lines.append(f"\n### ISA level (`workloads simd {args.reps}`), median seconds per kernel\n")
     rows: list[list[object]] = []
     for k in kernels:
@@ -158,7 +181,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not has_avx512:
         lines.append("\namd64_v4 not run: this CPU lacks AVX-512 (" + ", ".join(AVX512) + ").\n")
     lines.append(
-        f"\nAll levels compute the same checksums: {'yes' if checksums_agree else 'NO'}.\n"
+        f"\nAll levels compute the same checksums: {'yes' if checksums_agree else 'NO'}. "
+        "Whole run, median CPU time (user + sys) / wall: "
+        + ", ".join(
+            f"{lv} {common.median(simd_cpu[lv]):.2f} / {common.median(simd_wall[lv]):.2f} s"
+            for lv in levels
+        )
+        + ".\n"
     )
     common.write_results(
         "runtime",
@@ -167,6 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "alloc_args": alloc_args,
             "alloc_seconds": alloc,
             "alloc_speedup_mimalloc": common.ratio(musl, mi),
+            "alloc_cpu_seconds": alloc_cpu,
+            "simd_cpu_seconds": simd_cpu,
+            "simd_wall_seconds": simd_wall,
             "simd_reps": args.reps,
             "simd_median_seconds": simd,
             "simd_runs": {

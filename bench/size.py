@@ -64,7 +64,6 @@ def glibc_static(client: docker.DockerClient, builder: Any, out: Path) -> tuple[
     amd64 = target_table.get("amd64")
     with rawbuild.builder_box(client, builder, cargo.CACHE_VOLUME) as box:
         musl = rawbuild.compile_binary(box, amd64, out / "musl" / "hello_world")
-        env = cargo.build_environment(amd64, "opt", "")
         glibc = rawbuild.compile_binary(
             box,
             amd64,
@@ -72,7 +71,8 @@ def glibc_static(client: docker.DockerClient, builder: Any, out: Path) -> tuple[
             triple="x86_64-unknown-linux-gnu",
             directory=f"{cargo.CACHE}/target/bench-glibc-static/amd64",
             environment={
-                "RUSTFLAGS": env["RUSTFLAGS"] + " -Clink-arg=-fuse-ld=lld",
+                # glibc's targets link through clang's own driver (no -Clink-self-contained).
+                "RUSTFLAGS": " ".join((*amd64.rustflags, "-Clink-arg=-fuse-ld=lld")),
                 "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER": "clang-21",
                 "CC_x86_64_unknown_linux_gnu": "clang-21",
                 "AR_x86_64_unknown_linux_gnu": "llvm-ar-21",
