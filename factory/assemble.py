@@ -13,7 +13,7 @@ which is the order a registry push follows (manifests before the index that refe
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,10 +183,11 @@ def _target_image(
     annotations: Mapping[str, str],
     created: int,
     blobs: dict[str, oci.Blob],
+    compress: Callable[[bytes], bytes] = oci.deterministic_gzip,
 ) -> TargetImage:
     files = (oci.FileEntry(path=entry, data=binary.path.read_bytes(), mode=0o755), *extras.files)
     try:
-        layer = oci.make_layer(files, mtime=created)
+        layer = oci.make_layer(files, mtime=created, compress=compress)
     except ValueError as err:
         raise ConfigError(
             f"Image {image.name!r}: {err}. Change its `entrypoint` so the binary does not "
@@ -260,6 +261,7 @@ def assemble_image(
             annotations=annotations,
             created=prov.created,
             blobs=blobs,
+            compress=oci.cached_gzip(dist / ".cache" / "layers"),
         )
         for target, binary in zip(ordered, binaries, strict=True)
     )

@@ -21,12 +21,13 @@ import struct
 import tarfile
 import tempfile
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from factory.fsutil import atomic_write
 from factory.targets import Platform
 
 MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -184,9 +185,38 @@ def deterministic_gzip(data: bytes) -> bytes:
     return header + body + trailer
 
 
-def make_layer(files: Sequence[FileEntry], *, mtime: int) -> Layer:
+def make_layer(
+    files: Sequence[FileEntry],
+    *,
+    mtime: int,
+    compress: Callable[[bytes], bytes] = deterministic_gzip,
+) -> Layer:
+    """`compress` must give deterministic_gzip's bytes (e.g. from a cache of them)."""
     tar = layer_tar(files, mtime=mtime)
-    return Layer(tar=tar, blob=Blob(media_type=MEDIA_LAYER, data=deterministic_gzip(tar)))
+    return Layer(tar=tar, blob=Blob(media_type=MEDIA_LAYER, data=compress(tar)))
+
+
+def cached_gzip(directory: Path) -> Callable[[bytes], bytes]:
+    """deterministic_gzip, remembered in `directory` by the tar's sha256.
+
+    Level-9 deflate is most of an unchanged `factory image`'s time; a cached result is used
+    only when its trailer's CRC-32 and size match the tar.
+    """
+
+    def compress(tar: bytes) -> bytes:
+        path = directory / f"{hashlib.sha256(tar).hexdigest()}.gz"
+        trailer = struct.pack("<II", zlib.crc32(tar) & 0xFFFFFFFF, len(tar) & 0xFFFFFFFF)
+        try:
+            cached = path.read_bytes()
+        except OSError:
+            cached = b""
+        if cached.startswith(b"\x1f\x8b") and cached.endswith(trailer):
+            return cached
+        data = deterministic_gzip(tar)
+        atomic_write(path, data)
+        return data
+
+    return compress
 
 
 # --- config, manifest, index --------------------------------------------------------------

@@ -174,3 +174,17 @@ def test_layer_tar_bytes_are_pinned() -> None:
     assert oci.sha256_digest(tar) == (
         "sha256:1b56fa68428efe815fe51b96fae0f4ae8e0be76385fff26771a534afdd9b0222"
     )
+
+
+def test_cached_gzip_gives_the_same_bytes_and_ignores_a_bad_cache(tmp_path: Path) -> None:
+    from factory import oci as oci_mod
+
+    compress = oci_mod.cached_gzip(tmp_path / "layers")
+    tar = b"some layer bytes " * 1000
+    first = compress(tar)
+    assert first == oci_mod.deterministic_gzip(tar)
+    [cached] = list((tmp_path / "layers").iterdir())
+    assert compress(tar) == first
+    cached.write_bytes(b"\x1f\x8b broken")
+    assert compress(tar) == first
+    assert cached.read_bytes() == first
