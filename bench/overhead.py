@@ -27,7 +27,6 @@ if __package__ in (None, ""):
 from bench import common, rawbuild
 from factory import engine
 from factory import targets as target_table
-from factory.drivers import cargo
 
 VOLUME = "factory-bench-overhead"
 _COMPILED = re.compile(r"build: \S+ (\S+) done in ([0-9.]+) s")
@@ -55,13 +54,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--warm",
         action="store_true",
-        help="keep the caches (factory's shared volume): measure factory's share on warm builds "
+        help="keep the caches (the build matrix's volume): measure factory's share on warm builds "
         "and relate it to the cold build times of bench/results/build_matrix*.json",
     )
     args = parser.parse_args(argv)
     default = ["amd64"] if not args.warm else list(target_table.DEFAULT_TARGETS)
     names = [t.name for t in target_table.select(args.target or default)]
-    volume = cargo.CACHE_VOLUME if args.warm else VOLUME
+    # Warm: the build matrix's volume, where these targets were just built.
+    volume = common.BENCH_VOLUME if args.warm else VOLUME
     start = common.environment()
     client = engine.client()
     builder = common.builder(client)
@@ -72,6 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with rawbuild.builder_box(client, builder, volume):
         pass  # vendors the crates into the volume (network, not timed)
+    if args.warm:  # make sure every target is warm (not timed)
+        common.factory(
+            ["build", *[x for n in names for x in ("-t", n)]],
+            config=common.bench_config(common.WORK / "overhead" / "warm-up", targets=names),
+            volume=volume,
+        )
     inside: list[float] = []
     stages: list[dict[str, float]] = []
     counter = iter(range(1000))

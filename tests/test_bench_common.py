@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from bench import common, overhead, runtime
+from bench import common, overhead, report, runtime
 
 
 def test_median_of_odd_and_even_counts() -> None:
@@ -81,3 +82,17 @@ def test_overhead_sums_the_compile_times_factory_logs() -> None:
         "validate: hello-world amd64 done in 3.0 s\n"
     )
     assert overhead.compile_seconds(log) == 200.5
+
+
+def test_report_fills_marked_blocks_and_keeps_the_prose(tmp_path: Path) -> None:
+    (tmp_path / "noop.md").write_text("| a |\n")
+    (tmp_path / "noop.png").write_bytes(b"png")
+    text = (
+        "intro\n<!-- bench:noop -->\nold\n<!-- /bench:noop -->\n"
+        "after\n<!-- bench:push -->\n<!-- /bench:push -->\n"
+    )
+    assert report.fill(text, tmp_path) == (
+        "intro\n<!-- bench:noop -->\n| a |\n\n![noop](bench/results/noop.png)\n"
+        "<!-- /bench:noop -->\nafter\n"
+        "<!-- bench:push -->\n(not measured yet)\n<!-- /bench:push -->\n"
+    )
