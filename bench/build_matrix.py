@@ -98,7 +98,11 @@ def markdown(rows: Sequence[Row]) -> str:
 def merge(parts: Sequence[str]) -> int:
     """Combine the rows of several parts (run side by side on separate volumes)."""
     documents = [json.loads((common.RESULTS / f"{p}.json").read_text()) for p in parts]
-    found = {r["target"]: Row(**r) for d in documents for r in d["rows"]}
+    found: dict[str, Row] = {}
+    for document in documents:  # a measured row wins over a failed (or interrupted) one
+        for row in (Row(**r) for r in document["rows"]):
+            if row.target not in found or found[row.target].error is not None:
+                found[row.target] = row
     rows = [found[t.name] for t in target_table.TARGETS if t.name in found]
     common.write_results(
         "build_matrix",
