@@ -32,6 +32,6 @@ def test_the_fetch_container_gets_proxies_but_no_secret() -> None:
 
 @pytest.mark.parametrize("target", ["amd64", "arm64_v9a"])
 def test_the_compile_environment_holds_no_secret(target: str) -> None:
-    environment = cargo.build_environment(targets.get(target), "opt", "/work/target")
+    environment = cargo.build_environment(targets.get(target), "opt", "/cache/target/x")
     assert environment
     _clean(environment)
