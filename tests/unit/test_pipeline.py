@@ -157,10 +157,16 @@ class FakeReport:
         Report.write_merged(cast(Any, self), path)
 
 
-def test_validation_is_reused_only_for_the_same_binary_and_smoke(
-    project: cfg.Config, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls: list[list[str]] = []
+class FakeRunner:
+    def __enter__(self) -> FakeRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def built_with_a_fake_runner(project: cfg.Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Binaries on disk (fake compile) and validation's container replaced by a no-op."""
     monkeypatch.setattr(pipeline, "_compile", fake_compile([]))
     pipeline.build_stage(
         project,
@@ -171,13 +177,14 @@ def test_validation_is_reused_only_for_the_same_binary_and_smoke(
         rebuild=False,
         progress=lambda _m: None,
     )
+    monkeypatch.setattr(validate_mod, "open_runner", lambda *a: FakeRunner())
 
-    class Runner:
-        def __enter__(self) -> Runner:
-            return self
 
-        def __exit__(self, *exc: object) -> None:
-            return None
+def test_validation_is_reused_only_for_the_same_binary_and_smoke(
+    project: cfg.Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[str]] = []
+    built_with_a_fake_runner(project, monkeypatch)
 
     def fake_validate(subjects: Sequence[Any], runner: Any, *, progress: Any) -> FakeReport:
         calls.append([s.target.name for s in subjects])
@@ -185,7 +192,6 @@ def test_validation_is_reused_only_for_the_same_binary_and_smoke(
             [FakeResult(s.artifact.image, s.target.name, s.artifact.sha256, True) for s in subjects]
         )
 
-    monkeypatch.setattr(validate_mod, "open_runner", lambda *a: Runner())
     monkeypatch.setattr(validate_mod, "validate", fake_validate)
 
     def stage(c: cfg.Config) -> list[pipeline.Unit]:
@@ -214,25 +220,7 @@ def test_a_failed_validation_stops_the_pipeline(
 ) -> None:
     from factory.errors import ValidationError
 
-    monkeypatch.setattr(pipeline, "_compile", fake_compile([]))
-    pipeline.build_stage(
-        project,
-        None,
-        BUILDER,
-        units(project),
-        profile="opt",
-        rebuild=False,
-        progress=lambda _m: None,
-    )
-
-    class Runner:
-        def __enter__(self) -> Runner:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            return None
-
-    monkeypatch.setattr(validate_mod, "open_runner", lambda *a: Runner())
+    built_with_a_fake_runner(project, monkeypatch)
     monkeypatch.setattr(
         validate_mod,
         "validate",
