@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import signal
+import socket
 import tarfile
 import threading
 import uuid
@@ -32,6 +34,47 @@ LABEL = "org.factory.managed"
 
 SESSION_LABEL: Final = "org.factory.session"
 SESSION_ID: Final = uuid.uuid4().hex[:12]
+HOST: Final = socket.gethostname()
+_swept = False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_orphans(engine: docker.DockerClient, *, force: bool = False) -> int:
+    """Remove containers left by factory runs on this host whose process is gone.
+
+    A run killed with SIGKILL cannot remove its containers; the next run does, once per
+    process. Returns how many it removed.
+    """
+    global _swept
+    if _swept and not force:
+        return 0
+    _swept = True
+    removed = 0
+    try:
+        found = engine.containers.list(
+            all=True, filters={"label": [f"{LABEL}=true", f"org.factory.host={HOST}"]}
+        )
+    except (docker.errors.DockerException, requests.RequestException):
+        return 0
+    for box in found:
+        pid = str(box.labels.get("org.factory.pid", ""))
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
+            box.remove(force=True)
+            removed += 1
+    return removed
+
+
 """This factory process's id, on every container it creates."""
 
 MIN_API_VERSION = (1, 41)
@@ -275,6 +318,7 @@ def _container(
     created: Any = None
     try:
         try:
+            sweep_orphans(engine)
             for mount in spec.mounts:
                 if not mount.bind:
                     ensure_volume(engine, mount.source, role="cache")
@@ -283,7 +327,9 @@ def _container(
                 command=["sleep", "infinity"],
                 entrypoint=[],
                 name=name,
-                labels=labels(session=SESSION_ID, purpose=spec.purpose),
+                labels=labels(
+                    session=SESSION_ID, purpose=spec.purpose, host=HOST, pid=str(os.getpid())
+                ),
                 mounts=_docker_mounts(spec.mounts),
                 environment=dict(spec.environment),
                 working_dir=spec.workdir,

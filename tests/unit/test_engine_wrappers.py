@@ -39,6 +39,9 @@ class _FakeContainers:
         self.created.append(box)
         return box
 
+    def list(self, **kwargs: Any) -> list[Any]:
+        return []
+
 
 class _FakeVolumes:
     def __init__(self) -> None:
@@ -225,3 +228,47 @@ def test_sigterm_removes_the_container() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
     assert fake.containers.created[0].removed
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+class _Leftover:
+    def __init__(self, pid: str) -> None:
+        self.labels = {
+            engine.LABEL: "true",
+            "org.factory.host": engine.HOST,
+            "org.factory.pid": pid,
+        }
+        self.removed = False
+
+    def remove(self, **kwargs: Any) -> None:
+        self.removed = True
+
+
+def test_containers_of_dead_runs_on_this_host_are_swept() -> None:
+    import os
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead, alive, unlabelled = _Leftover(str(gone.pid)), _Leftover(str(os.getpid())), _Leftover("")
+
+    class Containers:
+        def list(self, **kwargs: Any) -> list[_Leftover]:
+            assert f"org.factory.host={engine.HOST}" in kwargs["filters"]["label"]
+            return [dead, alive, unlabelled]
+
+    class Engine:
+        containers = Containers()
+
+    assert engine.sweep_orphans(Engine(), force=True) == 1
+    assert (dead.removed, alive.removed, unlabelled.removed) == (True, False, False)
+
+
+def test_new_containers_record_host_and_pid() -> None:
+    import os
+
+    fake: Any = _FakeEngine()
+    with engine.container(fake, SPEC):
+        pass
+    labels = fake.containers.kwargs["labels"]
+    assert labels["org.factory.pid"] == str(os.getpid())
+    assert labels["org.factory.host"] == engine.HOST
