@@ -8,18 +8,16 @@ kernel opens the interpreter once, at registration, so it then works inside ever
 
 from __future__ import annotations
 
-import io
 import os
 import platform
 import subprocess
-import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 
-from factory.engine import CommandError, ContainerSpec, container, labels
+from factory.engine import CommandError, Container, ContainerSpec, container, labels
 from factory.errors import EngineError
 from factory.targets import Arch
 
@@ -152,19 +150,10 @@ def copy_from_image(engine: docker.DockerClient, image: str, path: str, destinat
     """Copy one file out of an image (through a created, never started, container)."""
     created = engine.containers.create(image, command=["true"], labels=labels(purpose="copy"))
     try:
-        stream, _ = created.get_archive(path)
-        data = io.BytesIO(b"".join(stream))
+        box = Container(engine, created, ContainerSpec(image=image, purpose="copy"))
+        box.copy_out(path, destination)
     finally:
         created.remove(force=True)
-    with tarfile.open(fileobj=data) as archive:
-        member = archive.getmembers()[0]
-        extracted = archive.extractfile(member)
-        if extracted is None:
-            raise EngineError(f"{path} in {image} is not a file.")
-        tmp = destination.with_suffix(".tmp")
-        tmp.write_bytes(extracted.read())
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, destination)
 
 
 def _fix_in_container(engine: docker.DockerClient, image: str, arches: Sequence[Arch]) -> None:
