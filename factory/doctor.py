@@ -11,6 +11,7 @@ import requests
 
 from factory import engine as engine_mod
 from factory.errors import FactoryError
+from factory.transport import is_loopback
 
 MIN_FREE_BYTES = 10 * 1024**3
 """The builder image and its caches take about 6 GiB; below 10 GiB free we warn."""
@@ -133,7 +134,7 @@ def check_bootstrap_tools(base_present: bool) -> Finding:
 
 def check_registry(repository: str, timeout: float = 5.0) -> Finding:
     host = repository.split("/", 1)[0]
-    loopback = host.startswith(("127.", "localhost", "[::1]"))
+    loopback = is_loopback(host)
     schemes = ["http"] if loopback else ["https", "http"]
     for scheme in schemes:
         try:
