@@ -6,6 +6,7 @@ its context manager (and labelled org.factory.managed=true, so leftovers can be 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 
@@ -32,8 +33,9 @@ def wait_until_it_answers(address: str, container: DockerContainer) -> None:
         time.sleep(0.2)
 
 
-@pytest.fixture()
-def open_registry(registry_image: str) -> Iterator[tuple[str, DockerContainer]]:
+@contextlib.contextmanager
+def running_registry(registry_image: str) -> Iterator[tuple[str, DockerContainer]]:
+    """A registry container (no auth) on a free loopback port: its address and container."""
     container = (
         DockerContainer(registry_image)
         .with_exposed_ports(5000)
@@ -43,3 +45,9 @@ def open_registry(registry_image: str) -> Iterator[tuple[str, DockerContainer]]:
         address = f"127.0.0.1:{container.get_exposed_port(5000)}"
         wait_until_it_answers(address, container)
         yield address, container
+
+
+@pytest.fixture()
+def open_registry(registry_image: str) -> Iterator[tuple[str, DockerContainer]]:
+    with running_registry(registry_image) as opened:
+        yield opened

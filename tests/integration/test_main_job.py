@@ -21,6 +21,7 @@ import docker.errors
 import pytest
 
 from tests.conftest import ROOT
+from tests.integration.conftest import running_registry
 
 GREETING = "Hello, world from Tokio: [1, 2, 3]"
 TARGETS = ("amd64", "amd64_v3", "arm64")
@@ -73,19 +74,7 @@ def factory(config: Path, *args: str, env: dict[str, str] | None = None) -> dict
 def pushed(
     tmp_path_factory: pytest.TempPathFactory, registry_image: str
 ) -> Iterator[tuple[str, dict[str, Any], Path]]:
-    from testcontainers.core.container import DockerContainer
-
-    from factory import engine
-    from tests.integration.conftest import wait_until_it_answers
-
-    container = (
-        DockerContainer(registry_image)
-        .with_exposed_ports(5000)
-        .with_kwargs(labels=engine.labels(purpose="test-registry"))
-    )
-    with container:
-        address = f"127.0.0.1:{container.get_exposed_port(5000)}"
-        wait_until_it_answers(address, container)
+    with running_registry(registry_image) as (address, _):
         config = write_config(
             tmp_path_factory.mktemp("main-job"), ROOT / "examples" / "hello_world", TARGETS
         )
