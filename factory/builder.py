@@ -107,7 +107,7 @@ def tag_for(content: str) -> str:
     return f"{REPOSITORY}:{content}"
 
 
-def _find(engine: docker.DockerClient, tag: str) -> BuilderImage | None:
+def find_image(engine: docker.DockerClient, tag: str) -> BuilderImage | None:
     try:
         image = engine.images.get(tag)
     except docker.errors.ImageNotFound:
@@ -115,7 +115,7 @@ def _find(engine: docker.DockerClient, tag: str) -> BuilderImage | None:
     return BuilderImage(tag=tag, id=str(image.id), labels=dict(image.labels or {}))
 
 
-def _stream_build(
+def stream_build(
     engine: docker.DockerClient,
     context: BuildContext,
     *,
@@ -183,12 +183,12 @@ def ensure_builder(
     buildargs = {"BASE": base_ref}
     content = content_hash(context, buildargs, base_id)
     tag = tag_for(content)
-    found = _find(engine, tag)
+    found = find_image(engine, tag)
     if found is not None and not rebuild:
         progress(f"builder: reusing {found.summary}")
         return found
     progress(f"builder: building {tag} from {base_ref} (takes several minutes the first time)")
-    _stream_build(
+    stream_build(
         engine,
         context,
         tag=tag,
@@ -198,7 +198,7 @@ def ensure_builder(
         progress=progress,
         detail=detail,
     )
-    built = _find(engine, tag)
+    built = find_image(engine, tag)
     if built is None:
         raise EngineError(f"The engine reported success but has no image {tag}.")
     progress(f"builder: built {built.summary}")

@@ -21,10 +21,10 @@ from factory import console
 from factory.builder import (
     BuilderImage,
     Sink,
-    _find,
-    _stream_build,
     content_hash,
+    find_image,
     load_context,
+    stream_build,
 )
 from factory.engine import labels
 from factory.errors import EngineError
@@ -72,13 +72,13 @@ def ensure_bazel_stage(
     args = build_arguments(builder, bazel_version, environ)
     content = content_hash(context, args, builder.id)
     tag = f"{REPOSITORY}:{content}"
-    found = _find(engine, tag)
+    found = find_image(engine, tag)
     if found is not None:
         progress(f"bazel: reusing {tag} (Bazel {found.label('bazel')})")
         return found
     progress(f"bazel: building {tag}: {builder.tag} + bazelisk + Bazel {bazel_version}")
     try:
-        _stream_build(
+        stream_build(
             engine,
             context,
             tag=tag,
@@ -97,7 +97,7 @@ def ensure_bazel_stage(
             "server, or BAZELISK_BASE_URL). On a machine without internet neither works: use "
             'driver = "cargo" there (see the README, Bazel). -v shows the whole build log.',
         ) from None
-    built = _find(engine, tag)
+    built = find_image(engine, tag)
     if built is None:
         raise EngineError(f"The engine reported success but has no image {tag}.")
     return built
