@@ -14,6 +14,7 @@ One run at a time holds dist/.lock; a second run waits and says for whom.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -35,6 +36,7 @@ from factory.targets import Target
 STAMP: Final = ".factory-build.json"
 _SKIP_DIRS: Final = frozenset({"target", ".git", "dist", "node_modules", ".venv"})
 _DRIVER_SOURCES: Final = ("drivers/__init__.py", "drivers/cargo.py", "drivers/bazel.py")
+_VALIDATOR_SOURCES: Final = ("elfcheck.py", "emulate.py", "validate.py", "targets.py")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,10 +110,13 @@ def tree_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
-def _driver_digest() -> str:
+@functools.cache
+def _code_digest(sources: tuple[str, ...]) -> str:
+    """A digest of some of factory's own modules: a change to them invalidates stamps.
+    Read once per process (every unit's fingerprint asks)."""
     here = Path(__file__).parent
     digest = hashlib.sha256()
-    for rel in _DRIVER_SOURCES:
+    for rel in sources:
         path = here / rel
         if path.is_file():
             digest.update(path.read_bytes())
@@ -124,7 +129,7 @@ def build_fingerprint(
     document = {
         "builder": builder_tag,
         "driver": driver,
-        "driver_code": _driver_digest(),
+        "driver_code": _code_digest(_DRIVER_SOURCES),
         "profile": profile,
         "target": unit.target.to_json(),
         "package": unit.image.cargo_package,
@@ -142,17 +147,9 @@ def smoke_fingerprint(smoke: cfg.SmokeConfig, profile: str) -> str:
         "exit_code": smoke.exit_code,
         "timeout": smoke.timeout,
         "profile": profile,
-        "validator": _validator_digest(),
+        "validator": _code_digest(_VALIDATOR_SOURCES),
     }
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
-
-
-def _validator_digest() -> str:
-    here = Path(__file__).parent
-    digest = hashlib.sha256()
-    for rel in ("elfcheck.py", "emulate.py", "validate.py", "targets.py"):
-        digest.update((here / rel).read_bytes())
-    return digest.hexdigest()
 
 
 # --- stamps -------------------------------------------------------------------------------
