@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import json
 import os
 import time
@@ -35,8 +36,18 @@ from factory.targets import Target
 
 STAMP: Final = ".factory-build.json"
 _SKIP_DIRS: Final = frozenset({"target", ".git", "dist", "node_modules", ".venv"})
-_DRIVER_SOURCES: Final = ("drivers/__init__.py", "drivers/cargo.py", "drivers/bazel.py")
-_VALIDATOR_SOURCES: Final = ("elfcheck.py", "emulate.py", "validate.py", "targets.py")
+# The code a build or a validation result depends on, by module or package name (a package
+# counts with every module in it). A name that does not resolve fails loudly.
+_DRIVER_CODE: Final = ("factory.drivers", "factory.targets")
+_VALIDATOR_CODE: Final = (
+    "factory.validate",
+    "factory.elfcheck",
+    "factory.isa",
+    "factory.emulate",
+    "factory.runner",
+    "factory.report",
+    "factory.targets",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,15 +121,26 @@ def tree_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
+def _module_files(name: str) -> list[Path]:
+    """The source files of a module, or of every module of a package, found without importing
+    them (the validators load pyelftools and capstone)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise RuntimeError(f"fingerprint: factory module {name} not found")
+    origin = Path(spec.origin)
+    if spec.submodule_search_locations is None:
+        return [origin]
+    return sorted(origin.parent.rglob("*.py"))
+
+
 @functools.cache
-def _code_digest(sources: tuple[str, ...]) -> str:
+def _code_digest(modules: tuple[str, ...]) -> str:
     """A digest of some of factory's own modules: a change to them invalidates stamps.
     Read once per process (every unit's fingerprint asks)."""
-    here = Path(__file__).parent
     digest = hashlib.sha256()
-    for rel in sources:
-        path = here / rel
-        if path.is_file():
+    for name in modules:
+        for path in _module_files(name):
+            digest.update(f"{name}:{path.name}\0".encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -129,7 +151,7 @@ def build_fingerprint(
     document = {
         "builder": builder_tag,
         "driver": driver,
-        "driver_code": _code_digest(_DRIVER_SOURCES),
+        "driver_code": _code_digest(_DRIVER_CODE),
         "profile": profile,
         "target": unit.target.to_json(),
         "package": unit.image.cargo_package,
@@ -147,7 +169,7 @@ def smoke_fingerprint(smoke: cfg.SmokeConfig, profile: str) -> str:
         "exit_code": smoke.exit_code,
         "timeout": smoke.timeout,
         "profile": profile,
-        "validator": _code_digest(_VALIDATOR_SOURCES),
+        "validator": _code_digest(_VALIDATOR_CODE),
     }
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 

@@ -238,3 +238,11 @@ def test_a_failed_validation_stops_the_pipeline(
         pipeline.validate_stage(project, units(project), profile="opt", progress=lambda _m: None)
     report = json.loads((project.root / "dist" / "report.json").read_text())
     assert report["passed"] is False
+
+
+def test_code_digest_covers_every_module_of_a_package_and_fails_on_an_unknown_name() -> None:
+    files = {p.name for p in pipeline._module_files("factory.drivers")}
+    assert {"__init__.py", "cargo.py", "bazel.py", "bazel_image.py"} <= files
+    assert [p.name for p in pipeline._module_files("factory.report")] == ["report.py"]
+    with pytest.raises(RuntimeError, match="no_such_module"):
+        pipeline._code_digest(("factory.no_such_module",))
