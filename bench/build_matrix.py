@@ -24,8 +24,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common
-from factory import engine
-from factory import targets as target_table
+from factory.engine import docker_engine as engine
+from factory.model import targets as target_table
 
 _FETCH = re.compile(r"fetch: done in ([0-9.]+) s")
 

@@ -21,10 +21,10 @@ from typing import Any, Final
 
 import docker
 
-from factory import engine
-from factory import targets as target_table
-from factory.builder import BuilderImage, ensure_builder
-from factory.drivers import cargo
+from factory.build import cargo
+from factory.engine import docker_engine as engine
+from factory.engine.builder import BuilderImage, ensure_builder
+from factory.model import targets as target_table
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 RESULTS: Final = ROOT / "bench" / "results"

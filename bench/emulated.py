@@ -28,8 +28,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common
-from factory import engine
-from factory.builder import BuilderImage
+from factory.engine import docker_engine as engine
+from factory.engine.builder import BuilderImage
 
 IMAGE = "factory-bench/debian-arm64:trixie-rust"
 PACKAGES = "rustc-web,cargo-web,gcc,libc6-dev,ca-certificates"

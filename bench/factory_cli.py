@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 
+from factory.build import cargo
 from factory.cli import main
-from factory.drivers import cargo
 
 VOLUME_VARIABLE = "FACTORY_BENCH_CACHE_VOLUME"
 

@@ -20,7 +20,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common
-from factory.drivers import cargo
+from factory.build import cargo
 
 GOAL_SECONDS = 2.0
 

@@ -25,8 +25,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common, rawbuild
-from factory import engine
-from factory import targets as target_table
+from factory.engine import docker_engine as engine
+from factory.model import targets as target_table
 
 VOLUME = "factory-bench-overhead"
 _COMPILED = re.compile(r"build: \S+ (\S+) done in ([0-9.]+) s")

@@ -22,8 +22,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common
-from factory import registry
-from factory.drivers import cargo
+from factory.build import cargo
+from factory.distribution import push as registry
 
 
 def layout_bytes(directory: Path) -> int:

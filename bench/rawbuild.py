@@ -17,10 +17,10 @@ from typing import Final
 import docker
 
 from bench import common
-from factory import engine
-from factory.builder import BuilderImage
-from factory.drivers import cargo
-from factory.targets import Target
+from factory.build import cargo
+from factory.engine import docker_engine as engine
+from factory.engine.builder import BuilderImage
+from factory.model.targets import Target
 
 WORKSPACE: Final = (common.ROOT / "examples/hello_world").resolve()
 

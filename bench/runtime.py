@@ -25,9 +25,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common, rawbuild
-from factory import engine
-from factory import targets as target_table
-from factory.drivers import cargo
+from factory.build import cargo
+from factory.engine import docker_engine as engine
+from factory.model import targets as target_table
 
 AVX512: tuple[str, ...] = ("avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl")
 _LINE = re.compile(r"^(\w+)(?: threads=\d+)? seconds=([0-9.]+) checksum=(\d+)$")

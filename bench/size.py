@@ -29,9 +29,9 @@ if __package__ in (None, ""):
 import docker
 
 from bench import common, rawbuild
-from factory import engine
-from factory import targets as target_table
-from factory.drivers import cargo
+from factory.build import cargo
+from factory.engine import docker_engine as engine
+from factory.model import targets as target_table
 
 GREETING = "Hello, world from Tokio: [1, 2, 3]"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 
-from factory.targets import Arch
+from factory.model.targets import Arch
 
 _BASE = 0x400000
 _HEADERS = 64 + 56  # ELF header + one program header

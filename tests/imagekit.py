@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from factory import config as cfg
-from factory import targets as target_table
+from factory.model import config as cfg
+from factory.model import targets as target_table
 from tests.elfbin import static_executable
 
 IMAGES_TOML = """\

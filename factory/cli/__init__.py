@@ -8,7 +8,6 @@ import threading
 
 import typer
 
-from factory import console
 from factory.cli import (  # noqa: F401  (register commands)
     bazel_cmd,
     config_cmd,
@@ -22,6 +21,7 @@ from factory.cli import (  # noqa: F401  (register commands)
 from factory.cli import build as build_cmd  # noqa: F401  (builder, build, clean)
 from factory.cli.app import app
 from factory.errors import ExitCode, FactoryError
+from factory.util import console
 
 _GLOBAL_FLAGS = {"--json", "--debug", "--quiet", "-q", "--verbose", "-v", "-vv", "-vvv"}
 _GLOBAL_VALUED = {"--config", "-C"}

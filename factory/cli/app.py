@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from factory import config as cfg
-from factory import console
 from factory.errors import UsageError
+from factory.model import config as cfg
+from factory.util import console
 
 app = typer.Typer(
     name="factory",

@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
-from factory import bazel_sync, console
+from factory.build import bazel_sync
 from factory.cli.app import app, load_config
 from factory.errors import UsageError
+from factory.util import console
 
 bazel_app = typer.Typer(
     name="bazel",

@@ -7,13 +7,15 @@ from typing import Annotated, cast, get_args
 
 import typer
 
-from factory import builder as builder_image
-from factory import console, engine, fsutil, pipeline
-from factory import targets as target_table
-from factory.assemble import dist_dir
 from factory.cli.app import app, load_config, parse_profile
-from factory.config import Driver
+from factory.engine import builder as builder_image
+from factory.engine import docker_engine as engine
 from factory.errors import UsageError
+from factory.image.assemble import dist_dir
+from factory.model import targets as target_table
+from factory.model.config import Driver
+from factory.pipeline import run as pipeline
+from factory.util import console, fsutil
 
 BaseOption = Annotated[
     str | None,
@@ -131,7 +133,7 @@ def clean_command(
     ] = False,
 ) -> None:
     """Remove factory's containers, cache volumes and (unless --keep-images) images."""
-    from factory import cleanup
+    from factory.engine import cleanup
 
     report = cleanup.clean(engine.client(), images=not keep_images, force=force)
     if console.options().json:

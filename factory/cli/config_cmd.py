@@ -7,9 +7,10 @@ from typing import Annotated
 import tomli_w
 import typer
 
-from factory import config as cfg
-from factory import console, schema
 from factory.cli.app import app, load_config
+from factory.model import config as cfg
+from factory.model import schema
+from factory.util import console
 
 
 @app.command("config")

@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
-from factory import config as cfg
-from factory import console, doctor
 from factory.cli.app import app
+from factory.engine import doctor
 from factory.errors import DoctorError, FactoryError
+from factory.model import config as cfg
+from factory.util import console
 
 
 @app.command("doctor")
@@ -46,7 +47,7 @@ def doctor_command(
             )
         )
     if engine_finding.status is doctor.Status.OK:
-        from factory import engine
+        from factory.engine import docker_engine as engine
 
         base = config.builder.base if config else cfg.DEFAULT_BASE
         base_present = bool(engine.client().images.list(name=base))
@@ -66,7 +67,8 @@ def doctor_command(
 
 
 def _fix_binfmt() -> None:
-    from factory import binfmt, builder, engine
+    from factory.engine import binfmt, builder
+    from factory.engine import docker_engine as engine
 
     config = cfg.load(Path(console.options().config))
     client = engine.client()

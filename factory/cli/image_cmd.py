@@ -8,16 +8,18 @@ from typing import Annotated, Any
 
 import typer
 
-from factory import config as cfg
-from factory import console, dockerload, pipeline
-from factory import targets as target_table
-from factory.assemble import LayoutResult, dist_dir
 from factory.cli.app import app, load_config, parse_profile
+from factory.distribution.push import PushResult, push_layout
+from factory.distribution.referrers import Attached
+from factory.engine.local_registry import ensure_local_registry
 from factory.errors import UsageError
-from factory.local_registry import ensure_local_registry
-from factory.referrers import Attached
-from factory.registry import PushResult, push_layout
-from factory.supply import SupplyChain
+from factory.image.assemble import LayoutResult, dist_dir
+from factory.model import config as cfg
+from factory.model import targets as target_table
+from factory.pipeline import run as pipeline
+from factory.publish import docker_load as dockerload
+from factory.publish.supply import SupplyChain
+from factory.util import console
 
 RESULT_SCHEMA = "factory.image/v1"
 

@@ -6,8 +6,11 @@ from typing import Annotated
 
 import typer
 
-from factory import console, engine, inspection, local_registry
 from factory.cli.app import app
+from factory.distribution import inspect as inspection
+from factory.engine import docker_engine as engine
+from factory.engine import local_registry
+from factory.util import console
 
 registry_app = typer.Typer(
     help="The local registry (Debian's docker-registry) on a loopback port.",

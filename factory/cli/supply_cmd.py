@@ -11,8 +11,9 @@ from typing import Annotated
 
 import typer
 
-from factory import console, signing, supply
 from factory.cli.app import app
+from factory.publish import signing, supply
+from factory.util import console
 
 ReferenceArgument = Annotated[
     str, typer.Argument(metavar="REF", help="host/repository:tag or host/repository@sha256:...")

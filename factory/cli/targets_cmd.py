@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from factory import console
-from factory import targets as target_table
 from factory.cli.app import app
+from factory.model import targets as target_table
+from factory.util import console
 
 
 @app.command("targets")

@@ -6,12 +6,12 @@ from typing import Annotated, get_args
 
 import typer
 
-from factory import console
-from factory import targets as target_table
 from factory.cli.app import app, load_config
-from factory.config import Profile
 from factory.errors import UsageError, ValidationError
-from factory.report import COLUMNS, failure_message
+from factory.model import targets as target_table
+from factory.model.config import Profile
+from factory.util import console
+from factory.validate.report import COLUMNS, failure_message
 
 _PROFILES: dict[str, Profile] = {p: p for p in get_args(Profile)}
 
@@ -55,7 +55,9 @@ def validate_command(
     `factory image` trusts; results of targets not validated now stay), prints one row per
     binary, and exits 5 naming the targets that failed in this run.
     """
-    from factory import validate  # pyelftools and capstone load only for this command
+    from factory.validate import (
+        stage as validate,  # pyelftools and capstone load only for this command
+    )
 
     config = load_config()
     images = config.select_images(image or [])

@@ -14,7 +14,8 @@ import pytest
 from testcontainers.core.config import testcontainers_config
 from testcontainers.core.container import DockerContainer
 
-from factory import engine, local_registry
+from factory.engine import docker_engine as engine
+from factory.engine import local_registry
 
 testcontainers_config.ryuk_disabled = True
 

@@ -18,9 +18,10 @@ import docker
 import docker.errors
 import requests
 
-from factory import local_registry, push_plan
-from factory.assemble import assemble
-from factory.engine import labels
+from factory.distribution import plan as push_plan
+from factory.engine import local_registry
+from factory.engine.docker_engine import labels
+from factory.image.assemble import assemble
 from tests.imagekit import make_project
 
 INDEX_TYPE = "application/vnd.oci.image.index.v1+json"

@@ -14,14 +14,14 @@ import docker
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from factory import engine
-from factory import targets as target_table
-from factory.builder import BuilderImage, ensure_builder
-from factory.config import DEFAULT_BASE, BazelConfig, ImageConfig
-from factory.drivers import bazel
-from factory.drivers.bazel_image import ensure_bazel_stage
-from factory.engine import ContainerSpec, Mount, container
+from factory.build import bazel
+from factory.build.bazel_stage import ensure_bazel_stage
+from factory.engine import docker_engine as engine
+from factory.engine.builder import BuilderImage, ensure_builder
+from factory.engine.docker_engine import ContainerSpec, Mount, container
 from factory.errors import EngineError
+from factory.model import targets as target_table
+from factory.model.config import DEFAULT_BASE, BazelConfig, ImageConfig
 from tests.conftest import ROOT
 
 WORKSPACE = ROOT / "examples" / "hello_world"

@@ -16,10 +16,10 @@ from typing import Any
 import docker
 import pytest
 
-from factory import engine
-from factory.builder import BuilderImage, ensure_builder
-from factory.config import DEFAULT_BASE
-from factory.engine import ContainerSpec, Mount, container
+from factory.engine import docker_engine as engine
+from factory.engine.builder import BuilderImage, ensure_builder
+from factory.engine.docker_engine import ContainerSpec, Mount, container
+from factory.model.config import DEFAULT_BASE
 from tests.conftest import ROOT
 from tests.starlark_fake import FakeBazel
 

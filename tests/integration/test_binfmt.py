@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from factory import binfmt
+from factory.engine import binfmt
 from tests.conftest import ROOT
 from tests.elfbin import static_executable
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from factory import engine
-from factory.bootstrap import resolve_base
-from factory.builder import BuilderImage
-from factory.drivers import cargo
-from factory.engine import Container, ContainerSpec, ExecResult
+from factory.build import cargo
+from factory.engine import docker_engine as engine
+from factory.engine.bootstrap import resolve_base
+from factory.engine.builder import BuilderImage
+from factory.engine.docker_engine import Container, ContainerSpec, ExecResult
 from tests.conftest import ROOT
 
 

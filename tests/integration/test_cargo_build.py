@@ -22,11 +22,11 @@ from pathlib import Path
 import docker
 import pytest
 
-from factory import engine
-from factory.builder import BuilderImage, ensure_builder
 from factory.cli import main
-from factory.config import DEFAULT_DOCKERFILE
-from factory.engine import ContainerSpec, Mount
+from factory.engine import docker_engine as engine
+from factory.engine.builder import BuilderImage, ensure_builder
+from factory.engine.docker_engine import ContainerSpec, Mount
+from factory.model.config import DEFAULT_DOCKERFILE
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "hello_world"

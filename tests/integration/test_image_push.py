@@ -13,7 +13,7 @@ import docker
 import docker.errors
 import pytest
 
-from factory import local_registry
+from factory.engine import local_registry
 from tests.imagekit import GREETING, HOST_TARGET, factory_json, make_project, run
 
 TARGETS = ("amd64", "amd64_v3", "arm64")

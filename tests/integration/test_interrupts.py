@@ -21,7 +21,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from factory.engine import LABEL
+from factory.engine.docker_engine import LABEL
 from tests.conftest import ROOT
 
 REPOSITORY = "127.0.0.1:5000/interrupts"

@@ -26,7 +26,9 @@ import requests
 from testcontainers.core.config import testcontainers_config
 from testcontainers.core.container import DockerContainer
 
-from factory import engine, local_registry, registry
+from factory.distribution import push as registry
+from factory.engine import docker_engine as engine
+from factory.engine import local_registry
 from factory.errors import ExitCode, RegistryError
 from tests.conftest import ROOT
 from tests.integration.conftest import wait_until_it_answers

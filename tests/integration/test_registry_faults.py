@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from factory import push_plan
-from factory import registry as registry_module
+from factory.distribution import plan as push_plan
+from factory.distribution import push as registry_module
+from factory.distribution.push import PushResult, push_layout
+from factory.distribution.transport import RetryPolicy, Transport
 from factory.errors import RegistryError
-from factory.registry import PushResult, push_layout
-from factory.transport import RetryPolicy, Transport
 from tests.faultproxy import Fault, FaultProxy, running
 from tests.imagekit import factory_json
 from tests.integration.registry_kit import Registry, index_digest, layout, local

@@ -17,9 +17,10 @@ import pytest
 from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
-from factory import referrers, signing
-from factory.oci import Descriptor
-from factory.transport import Transport
+from factory.distribution import referrers
+from factory.distribution.transport import Transport
+from factory.image.oci import Descriptor
+from factory.publish import signing
 from tests.conftest import ROOT
 from tests.imagekit import factory_json, make_project, run
 from tests.integration.registry_kit import Registry, local

@@ -17,12 +17,16 @@ from pathlib import Path
 import docker
 import pytest
 
-from factory import bootstrap, elfcheck, emulate, engine, targets
+from factory.build.artifact import Artifact, file_digest
 from factory.cli import main
-from factory.config import SmokeConfig
-from factory.drivers import Artifact, file_digest
-from factory.runner import ContainerRunner, container_runner
-from factory.validate import Subject, validate_one
+from factory.engine import bootstrap
+from factory.engine import docker_engine as engine
+from factory.model import targets
+from factory.model.config import SmokeConfig
+from factory.validate import elf as elfcheck
+from factory.validate import smoke as emulate
+from factory.validate.runner import ContainerRunner, container_runner
+from factory.validate.stage import Subject, validate_one
 
 HERE = Path(__file__).parent / "validate_fixtures"
 HELLO = SmokeConfig(args=("x",), stdout=r"^hello from 1 args", timeout=20)

@@ -1,4 +1,4 @@
-"""factory.assemble: validated binaries in, reproducible OCI layouts out."""
+"""factory.image.assemble: validated binaries in, reproducible OCI layouts out."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from factory import assemble as asm
-from factory import config as cfg
-from factory import oci
 from factory.errors import ConfigError, UsageError, ValidationError
-from factory.targets import BY_NAME, select
+from factory.image import assemble as asm
+from factory.image import oci
+from factory.model import config as cfg
+from factory.model.targets import BY_NAME, select
 from tests.imagekit import Project, make_project, write_ca_bundle, write_report
 
 EPOCH = {"SOURCE_DATE_EPOCH": "1700000000"}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from factory import auth
+from factory.distribution import auth
 from factory.errors import RegistryError
 
 

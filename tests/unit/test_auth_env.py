@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from factory import auth
+from factory.distribution import auth
 from factory.errors import RegistryError
 
 ENV = {"FACTORY_REGISTRY_USERNAME": "ci", "FACTORY_REGISTRY_PASSWORD": "env-secret"}

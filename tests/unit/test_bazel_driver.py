@@ -10,12 +10,13 @@ from typing import Any
 import docker.errors
 import pytest
 
-from factory import targets as target_table
-from factory.builder import BuilderImage, content_hash, load_context
-from factory.config import BazelConfig, ImageConfig
-from factory.drivers import bazel, bazel_image
-from factory.engine import CommandError, ExecResult
+from factory.build import bazel
+from factory.build import bazel_stage as bazel_image
+from factory.engine.builder import BuilderImage, content_hash, load_context
+from factory.engine.docker_engine import CommandError, ExecResult
 from factory.errors import BuildError, EngineError, UsageError
+from factory.model import targets as target_table
+from factory.model.config import BazelConfig, ImageConfig
 from tests.conftest import ROOT
 
 WORKSPACE = ROOT / "examples" / "hello_world"

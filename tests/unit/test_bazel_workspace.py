@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import starlark as sl
 
-from factory import bazel_sync
-from factory import targets as target_table
+from factory.build import bazel_sync
 from factory.cli import main
+from factory.model import targets as target_table
 from tests.conftest import ROOT
 from tests.starlark_fake import FakeBazel, parse, starlark_files
 

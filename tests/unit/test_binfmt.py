@@ -3,8 +3,8 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from factory import binfmt
-from factory.targets import Arch
+from factory.engine import binfmt
+from factory.model.targets import Arch
 
 
 def _elf_header(machine: int, e_type: int, osabi: int = 0) -> bytes:

@@ -8,8 +8,8 @@ from typing import Any
 import docker.errors
 import pytest
 
-from factory import bootstrap
-from factory.bootstrap import BootstrapError, parse_base
+from factory.engine import bootstrap
+from factory.engine.bootstrap import BootstrapError, parse_base
 from factory.errors import ExitCode
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from factory import targets
-from factory.drivers import cargo
+from factory.build import cargo
+from factory.model import targets
 
 CANARY = "canary-builder-env-5f1e"
 

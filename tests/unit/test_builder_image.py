@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from factory import builder
-from factory.config import DEFAULT_DOCKERFILE
+from factory.engine import builder
 from factory.errors import UsageError
+from factory.model.config import DEFAULT_DOCKERFILE
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from factory import targets
-from factory.config import Profile
-from factory.drivers import Artifact, artifact_path, cargo, file_digest
+from factory.build import cargo
+from factory.build.artifact import Artifact, artifact_path, file_digest
 from factory.errors import UsageError
+from factory.model import targets
+from factory.model.config import Profile
 
 
 def _job(name: str, profile: Profile = "opt") -> cargo.Job:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from factory import challenge
-from factory.challenge import Challenge
+from factory.distribution import challenge
+from factory.distribution.challenge import Challenge
 
 
 def test_a_docker_style_bearer_challenge() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from factory import config as cfg
 from factory.errors import ConfigError, ExitCode
+from factory.model import config as cfg
 from tests.conftest import ROOT
 
 GOOD = """\

@@ -10,8 +10,8 @@ import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from factory import config as cfg
 from factory.errors import ConfigError
+from factory.model import config as cfg
 
 KEYS = {
     "workspace": ["path", "driver", "profile", "pth"],

@@ -1,4 +1,5 @@
-"""factory.dockerload without an engine: which image a host gets, and the docker-save archive."""
+"""factory.publish.docker_load without an engine: which image a host gets, the docker-save
+archive."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from factory import assemble as asm
-from factory import dockerload, oci
 from factory.errors import UsageError
-from factory.targets import Arch
+from factory.image import assemble as asm
+from factory.image import oci
+from factory.model.targets import Arch
+from factory.publish import docker_load as dockerload
 from tests.imagekit import make_project, write_ca_bundle
 
 CPUINFO_V3 = """\

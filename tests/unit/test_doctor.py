@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from factory import doctor
+from factory.engine import doctor
 
 
 def test_binfmt_not_mounted(tmp_path: Path) -> None:

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from factory import elfcheck, targets, validate
-from factory.targets import Arch
+from factory.model import targets
+from factory.model.targets import Arch
+from factory.validate import elf as elfcheck
+from factory.validate import stage as validate
 from tests.elfbin import static_executable
 from tests.hostbins import HELLO, compile_c
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from factory import elfcheck, targets
-from factory.targets import Arch
+from factory.model import targets
+from factory.model.targets import Arch
+from factory.validate import elf as elfcheck
 from tests.elfbin import static_executable
 from tests.hostbins import HELLO, compile_c
 

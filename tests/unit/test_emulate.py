@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from factory import emulate, targets
-from factory.config import SmokeConfig
-from factory.emulate import RunResult
-from factory.engine import ExecResult
+from factory.engine.docker_engine import ExecResult
 from factory.errors import UsageError
-from factory.runner import ContainerRunner
+from factory.model import targets
+from factory.model.config import SmokeConfig
+from factory.validate import smoke as emulate
+from factory.validate.runner import ContainerRunner
+from factory.validate.smoke import RunResult
 
 AVX512_HOST = frozenset(targets.get("amd64_v4").host_features)
 OLD_HOST = frozenset(targets.get("amd64_v3").host_features)

@@ -7,8 +7,9 @@ from typing import Any
 import docker.errors
 import pytest
 
-from factory import cleanup, engine
-from factory.engine import CommandError, ContainerSpec, Mount
+from factory.engine import cleanup
+from factory.engine import docker_engine as engine
+from factory.engine.docker_engine import CommandError, ContainerSpec, Mount
 from factory.errors import EngineError
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from factory import fsutil
+from factory.util import fsutil
 
 
 def test_atomic_write_replaces_whole_files(tmp_path: Path) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from factory import assemble as asm
 from factory.cli import main
 from factory.errors import ExitCode
+from factory.image import assemble as asm
 from tests.imagekit import make_project, write_ca_bundle
 
 
@@ -135,8 +135,8 @@ def test_the_readme_documents_factory_image() -> None:
 def test_push_sends_each_layout_to_its_repository(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from factory import registry
     from factory.cli import image_cmd
+    from factory.distribution import push as registry
 
     calls: list[tuple[Path, str, bool]] = []
 
@@ -158,8 +158,8 @@ def test_push_sends_each_layout_to_its_repository(
 
     monkeypatch.setattr(image_cmd, "push_layout", fake_push)
     # the SBOM and signature attachments have their own tests (test_supply_chain.py)
-    monkeypatch.setattr("factory.supply.SupplyChain.attach", lambda *_, **__: [])
-    monkeypatch.setattr("factory.supply.toolchain", lambda: None)
+    monkeypatch.setattr("factory.publish.supply.SupplyChain.attach", lambda *_, **__: [])
+    monkeypatch.setattr("factory.publish.supply.toolchain", lambda: None)
     started: list[str] = []
     monkeypatch.setattr(image_cmd, "ensure_local_registry", started.append)
     project = make_project(tmp_path / "p", ("amd64",))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from factory import registry
 from factory.cli import main
+from factory.distribution import push as registry
 from tests.fake_http import serve
 from tests.fake_registry import FakeRegistry
 from tests.oci_layouts import write_layout

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from factory import isa
+from factory.validate import isa
 from tests.hostbins import VECTOR, compile_c
 
 # One instruction of each extension (bytes checked against capstone's disassembly).

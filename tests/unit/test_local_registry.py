@@ -7,7 +7,7 @@ import socket
 import docker
 import pytest
 
-from factory import local_registry
+from factory.engine import local_registry
 from tests.fake_http import Reply, serve
 
 

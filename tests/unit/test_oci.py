@@ -1,4 +1,4 @@
-"""factory.oci: the bytes of layers, configs, manifests, indexes and layouts."""
+"""factory.image.oci: the bytes of layers, configs, manifests, indexes and layouts."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from factory import oci
-from factory.targets import BY_NAME
+from factory.image import oci
+from factory.model.targets import BY_NAME
 
 
 def _files() -> list[oci.FileEntry]:
@@ -177,7 +177,7 @@ def test_layer_tar_bytes_are_pinned() -> None:
 
 
 def test_cached_gzip_gives_the_same_bytes_and_ignores_a_bad_cache(tmp_path: Path) -> None:
-    from factory import oci as oci_mod
+    from factory.image import oci as oci_mod
 
     compress = oci_mod.cached_gzip(tmp_path / "layers")
     tar = b"some layer bytes " * 1000

@@ -9,11 +9,11 @@ from typing import Any, cast
 
 import pytest
 
-from factory import config as cfg
-from factory import pipeline
-from factory import validate as validate_mod
-from factory.drivers import Artifact, artifact_path, file_digest
-from factory.report import Report
+from factory.build.artifact import Artifact, artifact_path, file_digest
+from factory.model import config as cfg
+from factory.pipeline import run as pipeline
+from factory.validate import stage as validate_mod
+from factory.validate.report import Report
 
 TOML = """\
 [workspace]
@@ -241,8 +241,8 @@ def test_a_failed_validation_stops_the_pipeline(
 
 
 def test_code_digest_covers_every_module_of_a_package_and_fails_on_an_unknown_name() -> None:
-    files = {p.name for p in pipeline._module_files("factory.drivers")}
-    assert {"__init__.py", "cargo.py", "bazel.py", "bazel_image.py"} <= files
-    assert [p.name for p in pipeline._module_files("factory.report")] == ["report.py"]
+    files = {p.name for p in pipeline._module_files("factory.build")}
+    assert {"__init__.py", "artifact.py", "cargo.py", "bazel.py", "bazel_stage.py"} <= files
+    assert [p.name for p in pipeline._module_files("factory.validate.report")] == ["report.py"]
     with pytest.raises(RuntimeError, match="no_such_module"):
         pipeline._code_digest(("factory.no_such_module",))

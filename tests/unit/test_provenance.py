@@ -1,4 +1,4 @@
-"""factory.provenance: time, revision, source and version of an image."""
+"""factory.image.provenance: time, revision, source and version of an image."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from factory import provenance
 from factory.errors import UsageError
+from factory.image import provenance
 
 
 def test_source_date_epoch() -> None:
@@ -56,7 +56,7 @@ def test_remote_credentials_never_reach_an_annotation() -> None:
 
 
 def test_build_epoch_prefers_source_date_epoch(tmp_path: Path) -> None:
-    from factory.provenance import build_epoch
+    from factory.image.provenance import build_epoch
 
     assert build_epoch(tmp_path, environ={"SOURCE_DATE_EPOCH": "42"}) == (42, "SOURCE_DATE_EPOCH")
     epoch, origin = build_epoch(tmp_path, environ={})

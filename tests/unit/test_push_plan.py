@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from factory import push_plan
+from factory.distribution import plan as push_plan
 from factory.errors import RegistryError
 from tests.oci_layouts import write_layout
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from factory import reference
+from factory.distribution import reference
 from factory.errors import UsageError
 
 

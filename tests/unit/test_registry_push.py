@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from factory import registry
+from factory.distribution import push as registry
+from factory.distribution.transport import RetryPolicy
 from factory.errors import ExitCode, RegistryError
-from factory.transport import RetryPolicy
 from tests.fake_http import Reply, Request, serve
 from tests.fake_registry import FakeRegistry
 from tests.oci_layouts import INDEX, write_layout

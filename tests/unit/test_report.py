@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from factory import report, validate
 from factory.cli import main
-from factory.emulate import RunResult
+from factory.validate import report
+from factory.validate import stage as validate
+from factory.validate.smoke import RunResult
 from tests.hostbins import HELLO, compile_c
 
 RESULT_KEYS = {
@@ -205,7 +206,13 @@ def test_a_partial_run_merges_into_the_report(
 
 @pytest.mark.parametrize(
     "text",
-    ["", "{", "[]", '{"schema": "other/v1", "results": []}', '{"schema": "factory.report/v1"}'],
+    [
+        "",
+        "{",
+        "[]",
+        '{"schema": "other/v1", "results": []}',
+        '{"schema": "factory.report/v1"}',
+    ],
 )
 def test_foreign_or_broken_reports_are_replaced(tmp_path: Path, text: str) -> None:
     path = tmp_path / "report.json"

@@ -5,7 +5,7 @@ import tomllib
 import jsonschema
 import pytest
 
-from factory import schema
+from factory.model import schema
 from tests.conftest import ROOT
 
 

@@ -12,10 +12,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from factory import referrers, sbom, signing
+from factory.distribution import referrers
+from factory.distribution.transport import RetryPolicy, Transport
 from factory.errors import ConfigError, RegistryError, UsageError, ValidationError
-from factory.oci import Descriptor
-from factory.transport import RetryPolicy, Transport
+from factory.image.oci import Descriptor
+from factory.publish import sbom, signing
 from tests.conftest import ROOT
 from tests.fake_http import Reply, Request, serve
 from tests.fake_registry import FakeRegistry
@@ -307,7 +308,7 @@ def test_a_bad_sign_key_fails_before_anything_is_built(
     def no_pipeline(*args: object, **kwargs: object) -> None:
         raise AssertionError("the pipeline ran before the key was checked")
 
-    monkeypatch.setattr("factory.pipeline.run", no_pipeline)
+    monkeypatch.setattr("factory.pipeline.run.run", no_pipeline)
     config = str(make_project(tmp_path / "p", ("amd64",)).root / "images.toml")
     (tmp_path / "junk.key").write_text("junk")
     argv = ["image", "-C", config, "--push", "--sign-key", str(tmp_path / "junk.key")]

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from factory import targets
 from factory.errors import UsageError
+from factory.model import targets
 
 SEED_NAMES = [
     "amd64",

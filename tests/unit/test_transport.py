@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from factory import auth
+from factory.distribution import auth
+from factory.distribution.transport import RetryPolicy, Transport, is_loopback, parse_retry_after
 from factory.errors import RegistryError
-from factory.transport import RetryPolicy, Transport, is_loopback, parse_retry_after
 from tests.fake_http import Handler, Reply, Request, serve
 
 

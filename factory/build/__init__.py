@@ -1,0 +1,1 @@
+"""Compiling: the Binary record, the drivers (Cargo, Bazel) and the Bazel workspace sync."""

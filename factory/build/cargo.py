@@ -1,0 +1,431 @@
+"""The Cargo driver: one image x target compiled by cargo inside the builder.
+
+Two phases, both in builder containers that share the ``factory-cache`` volume:
+
+1. fetch (network on, only when the vendor directory for this Cargo.lock is missing):
+   ``cargo vendor --sync <std's library/Cargo.toml>`` vendors the workspace's crates and the
+   standard library's own dependencies into ``/cache/vendor/<key>`` and writes the source
+   replacement beside it (``/cache/vendor/<key>.toml``, written last: its presence means done);
+2. build (network off): ``cargo build -Zbuild-std=std,panic_abort`` under ``RUSTC_BOOTSTRAP=1``
+   against that directory, one target directory per workspace x target x profile under
+   ``/cache/target`` so a warm rebuild only relinks what changed.
+
+The workspace is mounted read-only; the binary is copied out by this process, so it belongs to
+the invoking user (and to SUDO_UID/SUDO_GID when run through sudo).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import docker
+
+from factory.build.artifact import Artifact, artifact_path, file_digest
+from factory.engine.builder import BuilderImage
+from factory.engine.docker_engine import CommandError, Container, ContainerSpec, Mount, container
+from factory.errors import BuildError, EngineError, UsageError
+from factory.model.config import ImageConfig, Profile
+from factory.model.targets import Target
+from factory.util import console
+
+CACHE_VOLUME: Final = "factory-cache"
+CACHE: Final = "/cache"
+SRC: Final = "/src"
+STD_LIBRARY: Final = "lib/rustlib/src/rust/library/Cargo.toml"
+"""std's workspace manifest, relative to `rustc --print sysroot`."""
+BUILD_STD: Final = "-Zbuild-std=std,panic_abort"
+LINK_SELF_CONTAINED: Final = "-Clink-self-contained=no"
+HOST_CA_TARGET: Final = "/etc/factory/host-ca.crt"
+LTO: Final = "thin"
+"""Rust's own LTO; linker-plugin LTO is impossible here (rustc's LLVM 22 vs clang/lld 21)."""
+
+_PROXY_VARIABLES: Final = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
+                           "no_proxy")  # fmt: skip
+
+# Cargo profile settings per factory profile (they override the workspace's own).
+PROFILE_ENV: Final[Mapping[Profile, Mapping[str, str]]] = {
+    "opt": {
+        "CARGO_PROFILE_RELEASE_OPT_LEVEL": "3",
+        "CARGO_PROFILE_RELEASE_CODEGEN_UNITS": "1",
+        "CARGO_PROFILE_RELEASE_LTO": LTO,
+        "CARGO_PROFILE_RELEASE_PANIC": "abort",
+        "CARGO_PROFILE_RELEASE_STRIP": "symbols",
+        "CARGO_PROFILE_RELEASE_DEBUG": "false",
+    },
+    "dbg": {
+        "CARGO_PROFILE_DEV_OPT_LEVEL": "0",
+        "CARGO_PROFILE_DEV_DEBUG": "true",
+        "CARGO_PROFILE_DEV_PANIC": "abort",
+        "CARGO_PROFILE_DEV_STRIP": "none",
+    },
+    "fastbuild": {
+        "CARGO_PROFILE_DEV_OPT_LEVEL": "0",
+        "CARGO_PROFILE_DEV_DEBUG": "false",
+        "CARGO_PROFILE_DEV_PANIC": "abort",
+        "CARGO_PROFILE_DEV_STRIP": "none",
+    },
+}
+
+Sink = Callable[[str], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    """One binary of one image for one target."""
+
+    image: str
+    package: str
+    binary: str
+    target: Target
+    profile: Profile
+    epoch: int = 0
+    """SOURCE_DATE_EPOCH for the compile (see build_environment). Always 0 by default: Cargo
+    does not track it, so a warm build would keep an old __TIME__ that a clean build would not;
+    a fixed value makes a binary depend only on its sources."""
+
+
+def _short_hash(*parts: bytes | str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def vendor_key(lockfile: bytes, builder_id: str) -> str:
+    """The vendor directory's key: the workspace's Cargo.lock and the builder (std's lock)."""
+    return _short_hash(lockfile, builder_id)
+
+
+def vendor_dir(key: str) -> str:
+    return f"{CACHE}/vendor/{key}"
+
+
+def vendor_config(key: str) -> str:
+    """The source-replacement config cargo vendor printed; present only once vendoring is done."""
+    return f"{CACHE}/vendor/{key}.toml"
+
+
+def target_dir(workspace: Path, target: Target, profile: Profile) -> str:
+    return f"{CACHE}/target/{_short_hash(str(workspace))}/{target.name}/{profile}"
+
+
+# $1 std's manifest, $2 the vendor directory, $3 its config, $4 a token unique to this fetch.
+# Vendors into a private directory, then moves it into place and writes the config last, so
+# concurrent fetches of the same Cargo.lock cannot mix their files and a half-done one is redone.
+_FETCH_SCRIPT: Final = """set -eu
+tmp="$2.tmp-$4"
+mkdir -p "$(dirname "$2")"
+rm -rf "$tmp"
+cargo vendor --locked --versioned-dirs --sync "$1" "$tmp" > "$tmp.toml"
+if [ -f "$3" ]; then rm -rf "$tmp" "$tmp.toml"; exit 0; fi
+rm -rf "$2"
+mv -T "$tmp" "$2"
+sed "s|$tmp|$2|g" "$tmp.toml" > "$3.partial-$4"
+rm -f "$tmp.toml"
+mv "$3.partial-$4" "$3"
+"""
+
+
+def fetch_command(std_manifest: str, key: str, token: str) -> list[str]:
+    """Vendor the workspace's and std's crates; the config appears last (atomically)."""
+    return [
+        "sh",
+        "-c",
+        _FETCH_SCRIPT,
+        "fetch",
+        std_manifest,
+        vendor_dir(key),
+        vendor_config(key),
+        token,
+    ]
+
+
+def _env_triple(triple: str) -> str:
+    return triple.replace("-", "_")
+
+
+def linker(target: Target) -> str:
+    return f"/opt/factory/bin/{target.arch.gnu_name}-linux-musl-link"
+
+
+def c_compiler(target: Target) -> str:
+    return f"/opt/factory/bin/{target.arch.gnu_name}-linux-musl-cc"
+
+
+def rustflags(target: Target) -> tuple[str, ...]:
+    """RUSTFLAGS for a target: the table's flags (with +crt-static) and no self-contained link."""
+    return (*target.rustflags, LINK_SELF_CONTAINED)
+
+
+def build_environment(
+    target: Target, profile: Profile, directory: str, *, epoch: int = 0
+) -> dict[str, str]:
+    """The environment of `cargo build` for one target.
+
+    `epoch` becomes SOURCE_DATE_EPOCH: C code's __DATE__/__TIME__ (mimalloc has them) come
+    from it instead of the clock, so the binary is reproducible.
+    """
+    triple = _env_triple(target.triple)
+    return {
+        "RUSTC_BOOTSTRAP": "1",
+        "SOURCE_DATE_EPOCH": str(epoch),
+        "CARGO_TERM_COLOR": "never",
+        "CARGO_TARGET_DIR": directory,
+        "RUSTFLAGS": " ".join(rustflags(target)),
+        f"CARGO_TARGET_{triple.upper()}_LINKER": linker(target),
+        f"CC_{triple}": c_compiler(target),
+        f"CFLAGS_{triple}": f"-march={target.c_march}",
+        f"AR_{triple}": "llvm-ar-21",
+        **PROFILE_ENV[profile],
+    }
+
+
+def build_command(job: Job, key: str) -> list[str]:
+    """`cargo build` for one job, offline against the vendor directory."""
+    argv = [
+        "cargo",
+        "build",
+        "--locked",
+        "--offline",
+        "--target",
+        job.target.triple,
+        BUILD_STD,
+        "--config",
+        vendor_config(key),
+        "--package",
+        job.package,
+        "--bin",
+        job.binary,
+        "--message-format=json-render-diagnostics",
+    ]
+    if job.profile == "opt":
+        argv.append("--release")
+    return argv
+
+
+def executable_from_messages(stdout: str, binary: str) -> str | None:
+    """The binary's path from cargo's JSON messages (the last compiler-artifact naming it)."""
+    found: str | None = None
+    for line in stdout.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        target = message.get("target") or {}
+        if (
+            message.get("reason") == "compiler-artifact"
+            and target.get("name") == binary
+            and "bin" in target.get("kind", [])
+            and message.get("executable")
+        ):
+            found = str(message["executable"])
+    return found
+
+
+def host_ca_bundle(environ: Mapping[str, str] = os.environ) -> Path | None:
+    """The host's CA bundle, for crate downloads through a TLS-inspecting proxy."""
+    for candidate in (environ.get("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt"):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate).resolve()
+    return None
+
+
+def fetch_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    env = {name: environ[name] for name in _PROXY_VARIABLES if name in environ}
+    if host_ca_bundle(environ) is not None:
+        env["CARGO_HTTP_CAINFO"] = HOST_CA_TARGET
+    return env
+
+
+def owner(environ: Mapping[str, str] = os.environ) -> tuple[int, int] | None:
+    """Whom outputs belong to when factory runs as root through sudo (else None: ourselves)."""
+    if os.geteuid() != 0 or "SUDO_UID" not in environ:
+        return None
+    return int(environ["SUDO_UID"]), int(environ.get("SUDO_GID", environ["SUDO_UID"]))
+
+
+def _give_away(path: Path, stop: Path, who: tuple[int, int] | None) -> None:
+    if who is None:
+        return
+    for item in (path, *path.parents):
+        os.chown(item, *who)
+        if item == stop:
+            break
+
+
+@dataclass(frozen=True, kw_only=True)
+class Workspace:
+    path: Path
+    lockfile: bytes
+
+    @staticmethod
+    def load(path: Path) -> Workspace:
+        if not (path / "Cargo.toml").is_file():
+            raise UsageError(
+                f"{path} is not a Cargo workspace (no Cargo.toml).",
+                hint="Set [workspace] path in images.toml to the directory with Cargo.toml.",
+            )
+        lock = path / "Cargo.lock"
+        if not lock.is_file():
+            raise UsageError(
+                f"{path} has no Cargo.lock; factory builds with --locked so that every build "
+                "uses the same crates.",
+                hint=f"Run `cargo generate-lockfile` in {path} and commit Cargo.lock.",
+            )
+        return Workspace(path=path.resolve(), lockfile=lock.read_bytes())
+
+
+def _mounts(workspace: Workspace) -> tuple[Mount, ...]:
+    return (
+        Mount(source=CACHE_VOLUME, target=CACHE),
+        Mount(source=str(workspace.path), target=SRC, read_only=True, bind=True),
+    )
+
+
+def fetch(
+    engine: docker.DockerClient,
+    builder: BuilderImage,
+    workspace: Workspace,
+    key: str,
+    *,
+    keep: bool = False,
+) -> None:
+    """Phase 1 (network on): vendor the workspace's and std's crates into the cache."""
+    mounts = _mounts(workspace)
+    ca = host_ca_bundle()
+    if ca is not None:
+        mounts += (Mount(source=str(ca), target=HOST_CA_TARGET, read_only=True, bind=True),)
+    spec = ContainerSpec(
+        image=builder.tag,
+        purpose="fetch",
+        mounts=mounts,
+        network=True,
+        environment=fetch_environment(),
+        workdir=SRC,
+    )
+    console.info(f"fetch: vendoring crates of {workspace.path.name} and std (network on)")
+    started = time.monotonic()
+    with container(engine, spec, keep=keep) as box:
+        sysroot = box.run(["rustc", "--print", "sysroot"]).stdout.strip()
+        try:
+            box.run(
+                fetch_command(f"{sysroot}/{STD_LIBRARY}", key, box.name),
+                on_output=console.detail,
+            )
+        except CommandError as err:
+            raise BuildError(
+                f"Fetching the crates of {workspace.path} failed:\n{err.stderr.strip()[-4000:]}",
+                hint="Check that containers reach the crate registry (a proxy's variables "
+                "HTTPS_PROXY/NO_PROXY and CA bundle SSL_CERT_FILE are passed through), and that "
+                "Cargo.lock is current (`cargo update -w`).",
+            ) from None
+    console.info(f"fetch: done in {time.monotonic() - started:.1f} s")
+
+
+DISK_FULL: Final = "No space left on device"
+
+
+def failure_hint(stderr: str) -> str:
+    """What to do about a failed compile: the disk, or the code."""
+    if DISK_FULL in stderr:
+        return (
+            "The engine's disk is full: free space (`factory clean` removes factory's caches "
+            "and images; `docker system df` shows the rest) and run `factory build` again."
+        )
+    return "Fix the error above in the workspace and run `factory build` again."
+
+
+def _compile(box: Container, job: Job, workspace: Workspace, key: str) -> str:
+    directory = target_dir(workspace.path, job.target, job.profile)
+    try:
+        result = box.run(
+            build_command(job, key),
+            environment=build_environment(job.target, job.profile, directory, epoch=job.epoch),
+            on_output=lambda line: None if line.startswith("{") else console.detail(line),
+        )
+    except CommandError as err:
+        raise BuildError(
+            f"Compiling {job.image} ({job.package}/{job.binary}) for {job.target.name} "
+            f"({job.target.triple}, {' '.join(rustflags(job.target))}) failed:\n"
+            f"{err.stderr.strip()[-6000:]}",
+            hint=failure_hint(err.stderr),
+        ) from None
+    profile_dir = "release" if job.profile == "opt" else "debug"
+    return executable_from_messages(result.stdout, job.binary) or (
+        f"{directory}/{job.target.triple}/{profile_dir}/{job.binary}"
+    )
+
+
+def build(
+    engine: docker.DockerClient,
+    builder: BuilderImage,
+    *,
+    workspace_path: Path,
+    images: Sequence[ImageConfig],
+    targets_of: Callable[[ImageConfig], Sequence[Target]],
+    profile: Profile,
+    dist: Path,
+    keep: bool = False,
+) -> list[Artifact]:
+    """Compile every image x target; the binaries land in dist/bin/<image>/<target>/."""
+    workspace = Workspace.load(workspace_path)
+    key = vendor_key(workspace.lockfile, builder.id)
+    spec = ContainerSpec(
+        image=builder.tag, purpose="build", mounts=_mounts(workspace), network=False, workdir=SRC
+    )
+    artifacts: list[Artifact] = []
+    with container(engine, spec, keep=keep) as box:
+        if box.run(["test", "-f", vendor_config(key)], check=False).exit_code != 0:
+            fetch(engine, builder, workspace, key, keep=keep)
+        for image in images:
+            for target in targets_of(image):
+                job = Job(
+                    image=image.name,
+                    package=image.cargo_package,
+                    binary=image.binary,
+                    target=target,
+                    profile=profile,
+                )
+                artifacts.append(_build_one(box, job, workspace, key, dist))
+    return artifacts
+
+
+def _build_one(box: Container, job: Job, workspace: Workspace, key: str, dist: Path) -> Artifact:
+    console.info(f"build: {job.image} {job.target.name} ({job.profile}) ...")
+    started = time.monotonic()
+    inside = _compile(box, job, workspace, key)
+    destination = artifact_path(dist, job.image, job.target.name, job.binary)
+    try:
+        box.copy_out(inside, destination)
+    except EngineError:
+        raise
+    except OSError as exc:
+        raise BuildError(
+            f"Could not write {destination}: {exc.strerror}.",
+            hint="Free disk space on this host, or make the dist directory writable, and run "
+            "`factory build` again.",
+        ) from None
+    _give_away(destination, dist, owner())
+    sha256, size = file_digest(destination)
+    console.info(
+        f"build: {job.image} {job.target.name} done in {time.monotonic() - started:.1f} s "
+        f"({size / 1024:.0f} KiB)"
+    )
+    return Artifact(
+        image=job.image,
+        target=job.target.name,
+        path=destination,
+        sha256=sha256,
+        size=size,
+        profile=job.profile,
+    )

@@ -1,0 +1,297 @@
+"""OCI artifacts that refer to an image (OCI distribution 1.1: ``subject`` and the referrers API).
+
+An artifact is an image manifest with an ``artifactType``, the empty config
+(``application/vnd.oci.empty.v1+json``, ``{}``), its layers (an SBOM, a signature payload) and a
+``subject``: the descriptor of the image index it describes.
+
+Registries that implement the referrers API index it when it is pushed and answer the PUT with an
+``OCI-Subject`` header. For the others (Debian's docker-registry 2.8 among them) the client keeps
+the list itself, as the spec's fallback says: the tag ``<alg>-<hex>`` of the subject's digest
+names an image index whose ``manifests`` are the referrers' descriptors (with their
+``artifactType`` and annotations), read, extended and written back. Lookups ask the API first
+(``GET /v2/<name>/referrers/<digest>``); a 404 there means no API, and the fallback tag is read.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from factory.distribution.plan import BlobRef, Document, Plan
+from factory.distribution.push import Pusher, Tally
+from factory.distribution.transport import Transport, error_detail
+from factory.errors import RegistryError
+from factory.image.oci import Descriptor, sha256_digest
+from factory.util import console
+
+MANIFEST_TYPE: Final = "application/vnd.oci.image.manifest.v1+json"
+INDEX_TYPE: Final = "application/vnd.oci.image.index.v1+json"
+EMPTY_TYPE: Final = "application/vnd.oci.empty.v1+json"
+EMPTY_DATA: Final = b"{}"
+TITLE: Final = "org.opencontainers.image.title"
+FALLBACK_WRITES: Final = 3
+
+Log = Callable[[str], None]
+Via = Literal["referrers API", "fallback tag"]
+
+
+def digest_of(data: bytes) -> str:
+    return sha256_digest(data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Layer:
+    media_type: str
+    data: bytes
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def descriptor(self) -> dict[str, Any]:
+        return Descriptor(
+            media_type=self.media_type,
+            digest=digest_of(self.data),
+            size=len(self.data),
+            annotations=self.annotations,
+        ).to_json()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Artifact:
+    artifact_type: str
+    layers: tuple[Layer, ...]
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    def manifest(self, subject: Descriptor) -> bytes:
+        """The artifact's manifest bytes (deterministic: sorted keys, no whitespace)."""
+        document: dict[str, Any] = {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_TYPE,
+            "artifactType": self.artifact_type,
+            "config": {
+                "mediaType": EMPTY_TYPE,
+                "digest": digest_of(EMPTY_DATA),
+                "size": len(EMPTY_DATA),
+                "data": base64.b64encode(EMPTY_DATA).decode(),
+            },
+            "layers": [layer.descriptor for layer in self.layers],
+            "subject": subject.to_json(),
+        }
+        if self.annotations:
+            document["annotations"] = dict(self.annotations)
+        return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Attached:
+    """An artifact in the registry, referring to ``subject``."""
+
+    repository: str
+    subject: str
+    digest: str
+    size: int
+    artifact_type: str
+    via: Via
+    tags: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "repository": self.repository,
+            "subject": self.subject,
+            "digest": self.digest,
+            "size": self.size,
+            "artifact_type": self.artifact_type,
+            "via": self.via,
+            "tags": list(self.tags),
+        }
+
+
+def fallback_tag(digest: str) -> str:
+    """The referrers tag schema: `sha256:ab..` -> `sha256-ab..` (at most 128 characters)."""
+    algorithm, _, hexdigest = digest.partition(":")
+    return f"{algorithm}-{hexdigest}"[:128]
+
+
+def _store(layout: Path, data: bytes) -> BlobRef:
+    digest = digest_of(data)
+    path = layout / "blobs" / "sha256" / digest.removeprefix("sha256:")
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_bytes(data)
+        partial.replace(path)
+    return BlobRef(digest=digest, size=len(data), media_type="application/octet-stream")
+
+
+def attach(
+    transport: Transport,
+    repository: str,
+    subject: Descriptor,
+    artifact: Artifact,
+    *,
+    layout: Path,
+    tags: Sequence[str] = (),
+    log: Log = console.detail,
+) -> Attached:
+    """Push ``artifact`` (its blobs, then its manifest) to ``repository`` (a path on the
+    transport's registry) as a referrer of ``subject``; ``tags`` also name it. The blobs are
+    kept in ``layout``'s blob store (the image's OCI layout) on the way."""
+    data = artifact.manifest(subject)
+    blobs = [_store(layout, EMPTY_DATA), *(_store(layout, layer.data) for layer in artifact.layers)]
+    plan = Plan(layout=layout, blobs=tuple(blobs), manifests=(), manifest_tags=(), index_tags=())
+    pusher = Pusher(transport, repository, log=log)
+    tally = Tally()
+    for blob in plan.blobs:
+        pusher.push_blob(plan, blob, tally)
+    document = Document(digest=digest_of(data), media_type=MANIFEST_TYPE, data=data)
+    headers = pusher.put_manifest(document, document.digest, tally)
+    for tag in tags:
+        pusher.put_manifest(document, tag, tally)
+    via: Via = "referrers API"
+    if headers.get("OCI-Subject") != subject.digest:
+        descriptor = {
+            "mediaType": MANIFEST_TYPE,
+            "digest": document.digest,
+            "size": document.size,
+            "artifactType": artifact.artifact_type,
+        }
+        if artifact.annotations:
+            descriptor["annotations"] = dict(artifact.annotations)
+        _add_to_fallback(pusher, tally, subject.digest, descriptor)
+        via = "fallback tag"
+    log(f"{artifact.artifact_type} {document.digest[:19]} refers to {subject.digest[:19]} ({via})")
+    return Attached(
+        repository=repository,
+        subject=subject.digest,
+        digest=document.digest,
+        size=document.size,
+        artifact_type=artifact.artifact_type,
+        via=via,
+        tags=tuple(tags),
+    )
+
+
+def _get_index(transport: Transport, path: str, what: str) -> dict[str, Any] | None:
+    """The image index at ``path``; None on 404."""
+    response = transport.request("GET", path, headers={"Accept": INDEX_TYPE}, what=what)
+    if response.status_code == 404:
+        response.close()
+        return None
+    if response.status_code != 200:
+        raise RegistryError(
+            f"{transport.host} refused {what} (HTTP {response.status_code}: "
+            f"{error_detail(response)}).",
+            hint="Check the registry's logs; run again with -v for each request.",
+        )
+    document = _index(response.content)
+    if document is None:
+        raise RegistryError(
+            f"{transport.host} answered {what} with something other than an image index.",
+            hint="The tag may have been written by another tool; remove it and push again.",
+        )
+    return document
+
+
+def _index(data: bytes) -> dict[str, Any] | None:
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(document, dict) or not isinstance(document.get("manifests"), list):
+        return None
+    return document
+
+
+def _add_to_fallback(
+    pusher: Pusher, tally: Tally, subject: str, descriptor: Mapping[str, Any]
+) -> None:
+    """Read the referrers tag's index, add ``descriptor`` and write it back; then read again,
+    since registries offer no compare-and-swap and another push may have written the tag in
+    between (its descriptor and ours are both kept: each writer re-adds what it misses)."""
+    tag = fallback_tag(subject)
+    path = f"/v2/{pusher.repo}/manifests/{tag}"
+    for written in range(FALLBACK_WRITES + 1):
+        index = _get_index(pusher.t, path, f"the referrers tag {tag}") or {
+            "schemaVersion": 2,
+            "mediaType": INDEX_TYPE,
+            "manifests": [],
+        }
+        listed = [m for m in index["manifests"] if isinstance(m, dict)]
+        if any(m.get("digest") == descriptor["digest"] for m in listed):
+            return
+        if written == FALLBACK_WRITES:
+            break
+        index["manifests"] = [*listed, dict(descriptor)]
+        data = json.dumps(index, sort_keys=True, separators=(",", ":")).encode()
+        pusher.put_manifest(
+            Document(digest=digest_of(data), media_type=INDEX_TYPE, data=data), tag, tally
+        )
+    raise RegistryError(
+        f"The referrers tag {tag} in {pusher.repo} kept changing while factory added "
+        f"{descriptor['digest']} to it ({FALLBACK_WRITES} writes).",
+        hint="Other pushes are attaching artifacts to the same image right now; run again.",
+    )
+
+
+def find(
+    transport: Transport, repository: str, subject: str, *, artifact_type: str | None = None
+) -> tuple[list[dict[str, Any]], Via]:
+    """The descriptors of ``subject``'s referrers (of ``artifact_type`` when given), and how
+    they were found: the referrers API, or (when it answers 404) the fallback tag."""
+    path = f"/v2/{repository}/referrers/{subject}"
+    transport.add_scope(repository, "pull")
+    response = transport.request(
+        "GET", path, headers={"Accept": INDEX_TYPE}, what=f"the referrers of {subject}"
+    )
+    found = _index(response.content) if response.status_code == 200 else None
+    response.close()
+    via: Via = "referrers API"
+    if found is None:  # 404: no referrers API here (the spec's signal for the fallback)
+        tag = fallback_tag(subject)
+        found = _get_index(transport, f"/v2/{repository}/manifests/{tag}", f"the tag {tag}")
+        via = "fallback tag"
+    listed = [m for m in (found or {}).get("manifests", []) if isinstance(m, dict)]
+    if artifact_type is not None:
+        listed = [m for m in listed if m.get("artifactType") == artifact_type]
+    return listed, via
+
+
+def fetch_manifest(transport: Transport, repository: str, digest: str) -> dict[str, Any]:
+    """A manifest by digest, checked against it."""
+    data = _fetch(transport, f"/v2/{repository}/manifests/{digest}", digest, MANIFEST_TYPE)
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        document = None
+    if not isinstance(document, dict):
+        raise RegistryError(
+            f"{transport.host} serves {digest} in {repository}, which is not a manifest.",
+            hint="Remove the referrer that lists it, or push the image again.",
+        )
+    return document
+
+
+def fetch_blob(transport: Transport, repository: str, digest: str) -> bytes:
+    """A blob by digest, checked against it."""
+    return _fetch(transport, f"/v2/{repository}/blobs/{digest}", digest, "*/*")
+
+
+def _fetch(transport: Transport, path: str, digest: str, accept: str) -> bytes:
+    what = f"the download of {digest}"
+    response = transport.request("GET", path, headers={"Accept": accept}, what=what)
+    if response.status_code != 200:
+        raise RegistryError(
+            f"{transport.host} refused {what} (HTTP {response.status_code}: "
+            f"{error_detail(response)}).",
+            hint="The artifact is listed but gone: push the image again.",
+        )
+    data = response.content
+    if digest_of(data) != digest:
+        raise RegistryError(
+            f"{transport.host} served other bytes than {digest} for {path}.",
+            hint="The registry's storage is damaged, or something between rewrites content.",
+        )
+    return data

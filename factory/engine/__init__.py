@@ -1,0 +1,2 @@
+"""The Docker engine: the client wrapper, the builder image, bootstrap, binfmt, the local
+registry, clean-up and doctor."""

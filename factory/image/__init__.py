@@ -1,0 +1,1 @@
+"""OCI images as bytes and their assembly into layouts, with provenance."""

@@ -1,0 +1,1 @@
+"""What the user describes: the target table, images.toml and its schema."""

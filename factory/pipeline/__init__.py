@@ -1,0 +1,1 @@
+"""The whole job, stage after stage: stamps, fingerprints and the run."""

@@ -1,0 +1,1 @@
+"""Where images go after assembly: docker load, the registry push with SBOM and signatures."""

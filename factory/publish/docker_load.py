@@ -1,0 +1,143 @@
+"""`factory image --load`: put the host's image of a layout into the local Docker engine.
+
+Docker 20.10 cannot load an OCI layout, so the chosen per-target image is rewritten as a
+`docker save` archive (manifest.json, the config under its digest, the uncompressed layer) and
+handed to the engine's image load. The config bytes are the layout's, so the loaded image's ID is
+the layout's config digest.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import tarfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+
+from factory.engine import docker_engine as engine
+from factory.errors import EngineError, UsageError
+from factory.image import oci
+from factory.image.assemble import LayoutResult, TargetImage
+from factory.model.targets import Arch
+
+# What engines report as their architecture (`docker info`, uname -m), per target architecture.
+_MACHINES = {
+    "x86_64": Arch.AMD64,
+    "amd64": Arch.AMD64,
+    "aarch64": Arch.ARM64,
+    "arm64": Arch.ARM64,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadResult:
+    image: str
+    target: str
+    image_id: str
+    references: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "image": self.image,
+            "target": self.target,
+            "image_id": self.image_id,
+            "references": list(self.references),
+        }
+
+
+def host_arch(machine: str) -> Arch:
+    try:
+        return _MACHINES[machine.lower()]
+    except KeyError:
+        raise UsageError(
+            f"The Docker engine runs on {machine!r}, which is neither x86-64 nor AArch64: "
+            "there is no image to load for it. Push the index instead (--push)."
+        ) from None
+
+
+def cpu_flags(cpuinfo: str) -> frozenset[str]:
+    """Every CPU feature flag /proc/cpuinfo lists (`flags` on x86, `Features` on Arm)."""
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    return frozenset(flags)
+
+
+def choose(images: Sequence[TargetImage], arch: Arch, flags: Iterable[str]) -> TargetImage:
+    """The image to run on this host: the baseline of its architecture, else the highest
+    variant whose features the host has."""
+    have = set(flags)
+    candidates = [i for i in images if i.target.arch is arch]
+    for candidate in candidates:
+        if candidate.target.is_baseline:
+            return candidate
+    runnable = [i for i in candidates if set(i.target.host_features) <= have]
+    if not runnable:
+        built = ", ".join(i.target.name for i in images) or "none"
+        raise UsageError(
+            f"No image in the layout runs on this {arch.value} host (targets: {built}). "
+            f"Add the `{arch.value}` target (`-t {arch.value}`) and assemble again."
+        )
+    return runnable[-1]
+
+
+def docker_archive(layout: Path, image: TargetImage, references: Sequence[str]) -> bytes:
+    """A `docker save` archive of one per-target image of a layout."""
+    config = oci.read_blob(layout, image.config.digest)
+    layer = gzip.decompress(oci.read_blob(layout, image.layer.digest))
+    config_name = image.config.digest.removeprefix("sha256:") + ".json"
+    layer_name = oci.sha256_digest(layer).removeprefix("sha256:") + "/layer.tar"
+    manifest = [{"Config": config_name, "RepoTags": list(references), "Layers": [layer_name]}]
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in (
+            (config_name, config),
+            (layer_name, layer),
+            ("manifest.json", json.dumps(manifest).encode()),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def load(result: LayoutResult, *, cpuinfo: str | None = None) -> LoadResult:
+    """Load the host's image of `result` into the engine, tagged `<repository>:<tag>` and
+    `<repository>:<tag>-<target>` for each tag."""
+    client = engine.client()
+    arch = host_arch(str(client.info().get("Architecture", "")))
+    if cpuinfo is None:
+        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    chosen = choose(result.images, arch, cpu_flags(cpuinfo))
+    references = tuple(
+        ref
+        for tag in result.tags
+        for ref in (
+            f"{result.repository}:{tag}",
+            f"{result.repository}:{tag}-{chosen.target.tag_suffix}",
+        )
+    )
+    archive = docker_archive(result.path, chosen, references)
+    try:
+        loaded = client.images.load(archive)
+    except docker.errors.APIError as err:
+        raise EngineError(
+            f"The Docker engine refused the image of {result.image} ({chosen.target.name}): "
+            f"{err.explanation or err}. Check `docker info` and the engine's log."
+        ) from None
+    image_id = str(loaded[0].id) if loaded else chosen.config.digest
+    return LoadResult(
+        image=result.image,
+        target=chosen.target.name,
+        image_id=image_id,
+        references=references,
+    )

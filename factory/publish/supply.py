@@ -1,0 +1,186 @@
+"""Supply-chain documents of pushed images: the SBOM and the signature attached as referrers,
+and the checks that read them back (`factory sign`, `factory verify`, `factory referrers`)."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from factory.distribution import inspect as inspection
+from factory.distribution import reference, referrers
+from factory.distribution.transport import Transport
+from factory.errors import FactoryError
+from factory.image.assemble import LayoutResult
+from factory.image.oci import Descriptor
+from factory.model import config as cfg
+from factory.publish import sbom, signing
+from factory.util import console
+
+BUILDER_ROLE = "org.factory.role=builder"
+
+
+def toolchain(engine_factory: Callable[[], docker.DockerClient] | None = None) -> sbom.Toolchain:
+    """The toolchain of the newest builder image in the engine; else its Dockerfile's defaults."""
+    images: list[Any] = []
+    with contextlib.suppress(
+        docker.errors.DockerException, requests.RequestException, FactoryError
+    ):
+        if engine_factory is None:
+            from factory.engine.docker_engine import client
+
+            engine_factory = client
+        images = list(engine_factory().images.list(filters={"label": BUILDER_ROLE}))
+    for image in sorted(images, key=lambda i: str(i.attrs.get("Created", "")), reverse=True):
+        found = sbom.toolchain_from_labels((image.tags or [image.id])[0], image.labels or {})
+        if found is not None:
+            return found
+    return sbom.toolchain_from_dockerfile()
+
+
+def sbom_bytes(config: cfg.Config, layout: LayoutResult, tools: sbom.Toolchain) -> bytes:
+    """The SPDX document of one assembled image."""
+    lock = config.workspace_path / "Cargo.lock"
+    crates: tuple[sbom.Crate, ...] = ()
+    if lock.is_file():
+        crates = sbom.read_lock(lock)
+    else:
+        console.warn(
+            f"{lock} does not exist: the SBOM of {layout.image} lists the toolchain only "
+            "(run `cargo generate-lockfile` in the workspace to list its crates)."
+        )
+    observed = []
+    for image in layout.images:
+        from factory.validate import elf as elfcheck  # pyelftools loads only when an SBOM is made
+
+        with contextlib.suppress(elfcheck.UnreadableElf, OSError):
+            observed.append(elfcheck.inspect(image.binary.path).toolchain.to_json())
+    document = sbom.document(
+        image=layout.image,
+        repository=layout.repository,
+        index_digest=layout.index.digest,
+        created=layout.provenance.created,
+        crates=crates,
+        toolchain=sbom.merge(tools, sbom.toolchain_from_binaries(observed)),
+        lockfile=str(lock) if lock.is_file() else None,
+    )
+    return sbom.encode(document)
+
+
+def sbom_artifact(image: str, data: bytes) -> referrers.Artifact:
+    layer = referrers.Layer(
+        media_type=sbom.MEDIA_TYPE,
+        data=data,
+        annotations={referrers.TITLE: f"{image}.spdx.json"},
+    )
+    return referrers.Artifact(artifact_type=sbom.MEDIA_TYPE, layers=(layer,))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SupplyChain:
+    """What `factory image --push` attaches to each index it pushed."""
+
+    config: cfg.Config
+    with_sbom: bool
+    key: ec.EllipticCurvePrivateKey | None
+    tools: sbom.Toolchain | None
+
+    @classmethod
+    def prepare(cls, config: cfg.Config, *, sign_key: Path | None, with_sbom: bool) -> SupplyChain:
+        """Read the key and the toolchain before anything is pushed (a bad key fails early)."""
+        key = signing.load_private_key(sign_key) if sign_key is not None else None
+        return cls(
+            config=config, with_sbom=with_sbom, key=key, tools=toolchain() if with_sbom else None
+        )
+
+    def attach(self, layout: LayoutResult, *, insecure: bool) -> list[referrers.Attached]:
+        ref = reference.repository(layout.repository)
+        subject = Descriptor(
+            media_type=layout.index.media_type, digest=layout.index.digest, size=layout.index.size
+        )
+        attached = []
+        with Transport(ref.api_host, insecure=insecure, log=console.detail) as t:
+            if self.with_sbom and self.tools is not None:
+                data = sbom_bytes(self.config, layout, self.tools)
+                artifact = sbom_artifact(layout.image, data)
+                attached.append(
+                    referrers.attach(t, ref.repository, subject, artifact, layout=layout.path)
+                )
+            if self.key is not None:
+                artifact = signing.signature_artifact(self.key, ref.name, subject.digest)
+                attached.append(
+                    referrers.attach(
+                        t,
+                        ref.repository,
+                        subject,
+                        artifact,
+                        layout=layout.path,
+                        tags=(signing.cosign_tag(subject.digest),),
+                    )
+                )
+        return attached
+
+
+def resolve(text: str, *, insecure: bool) -> tuple[reference.Reference, Descriptor]:
+    """The repository and the descriptor of what ``text`` (a tag or digest reference) names."""
+    ref = reference.parse(text)
+    found = inspection.inspect(text, insecure=insecure)
+    return ref, Descriptor(media_type=found.media_type, digest=found.digest, size=found.size)
+
+
+def sign(text: str, key_path: Path, *, insecure: bool) -> referrers.Attached:
+    """Sign the image ``text`` names."""
+    key = signing.load_private_key(key_path)
+    ref, subject = resolve(text, insecure=insecure)
+    artifact = signing.signature_artifact(key, ref.name, subject.digest)
+    with (
+        Transport(ref.api_host, insecure=insecure, log=console.detail) as t,
+        tempfile.TemporaryDirectory(prefix="factory-sign-") as store,
+    ):
+        return referrers.attach(
+            t,
+            ref.repository,
+            subject,
+            artifact,
+            layout=Path(store),
+            tags=(signing.cosign_tag(subject.digest),),
+        )
+
+
+def verify(text: str, public_key: Path, *, insecure: bool) -> list[signing.Checked]:
+    """Check every signature of the image ``text`` names; raises unless one is valid."""
+    key = signing.load_public_key(public_key)
+    ref, subject = resolve(text, insecure=insecure)
+    checked = []
+    with Transport(ref.api_host, insecure=insecure, log=console.detail) as t:
+        listed, via = referrers.find(
+            t, ref.repository, subject.digest, artifact_type=signing.ARTIFACT_TYPE
+        )
+        console.detail(f"{len(listed)} signature(s) of {subject.digest} found ({via})")
+        for item in listed:
+            digest = str(item.get("digest"))
+            manifest = referrers.fetch_manifest(t, ref.repository, digest)
+            blobs = {
+                str(layer["digest"]): referrers.fetch_blob(t, ref.repository, str(layer["digest"]))
+                for layer in manifest.get("layers", [])
+                if isinstance(layer, dict) and layer.get("mediaType") == signing.PAYLOAD_TYPE
+            }
+            checked.append(signing.check(key, subject.digest, manifest, blobs, artifact=digest))
+    signing.require_valid(checked, f"{ref.name}@{subject.digest}", public_key)
+    return checked
+
+
+def listing(text: str, *, insecure: bool) -> tuple[str, list[dict[str, Any]], str]:
+    """The subject's digest, its referrers' descriptors, and how they were found."""
+    ref, subject = resolve(text, insecure=insecure)
+    with Transport(ref.api_host, insecure=insecure, log=console.detail) as t:
+        listed, via = referrers.find(t, ref.repository, subject.digest)
+    return subject.digest, listed, via

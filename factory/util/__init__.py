@@ -1,0 +1,1 @@
+"""Small helpers every stage uses: console output, atomic files and locks."""

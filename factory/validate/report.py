@@ -1,0 +1,186 @@
+"""Validation results: one record per artifact, shown as a table or a versioned JSON document.
+
+``dist/report.json`` (schema ``factory.report/v1``) is what the image stage trusts: it packs a
+binary only when the document lists that binary's sha256 with ``"passed": true``. Its keys are
+locked by a unit test; change them only with a new schema version.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from factory.model.targets import TARGETS
+from factory.util.fsutil import atomic_write_json
+
+if TYPE_CHECKING:  # the audits' modules load pyelftools and capstone: only for types here
+    from factory.build.artifact import Artifact
+    from factory.validate.elf import ElfReport
+    from factory.validate.isa import IsaReport
+    from factory.validate.smoke import LowerLevelResult, SmokeResult
+
+SCHEMA: Final = "factory.report/v1"
+COLUMNS: Final = [
+    "image",
+    "target",
+    "result",
+    "static",
+    "machine",
+    "libc",
+    "stripped",
+    "isa",
+    "smoke",
+    "level below",
+    "time",
+]
+_MACHINES: Final = {"EM_X86_64": "x86-64", "EM_AARCH64": "AArch64"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetResult:
+    """Everything validation found out about one artifact."""
+
+    artifact: Artifact
+    elf: ElfReport
+    isa: IsaReport | None
+    smoke: SmokeResult
+    lower_level: LowerLevelResult
+    seconds: float
+
+    @property
+    def image(self) -> str:
+        return self.artifact.image
+
+    @property
+    def target(self) -> str:
+        return self.artifact.target
+
+    @property
+    def passed(self) -> bool:
+        """The ELF audit found no error and the smoke run did not fail.
+
+        A smoke run that could not happen on this host (amd64_v4 without AVX-512) does not
+        fail the binary: the reason is in the report.
+        """
+        return self.elf.passed and self.smoke.status != "failed"
+
+    @property
+    def problems(self) -> list[str]:
+        """Why it failed, one short phrase each (empty when it passed)."""
+        found = [f"{f.code}: {f.message}" for f in self.elf.findings if f.severity == "error"]
+        if self.smoke.status == "failed":
+            found.append(f"smoke: {self.smoke.reason}")
+        return found
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.artifact.to_json(),  # image, target, path, sha256, size
+            "profile": self.artifact.profile,
+            "passed": self.passed,
+            "seconds": round(self.seconds, 3),
+            "elf": self.elf.to_json(),
+            "isa": self.isa.to_json() if self.isa else None,
+            "smoke": self.smoke.to_json(),
+            "lower_level": self.lower_level.to_json(),
+        }
+
+    def row(self) -> list[str]:
+        facts = self.elf.facts
+        codes = sorted({f.code for f in self.elf.findings if f.severity == "error"})
+        failed = codes + (["smoke"] if self.smoke.status == "failed" else [])
+        cpu = self.smoke.cpu
+        from factory.validate.smoke import NATIVE
+
+        where = " natively" if cpu == NATIVE else (f" on {cpu}" if cpu else "")
+        smoke = self.smoke.status + where
+        if self.smoke.status != "passed":
+            smoke += f": {self.smoke.reason}"
+        lower = self.lower_level
+        return [
+            self.image,
+            self.target,
+            "ok" if self.passed else "FAILED (" + ", ".join(failed) + ")",
+            facts.linkage if facts else "-",
+            _MACHINES.get(facts.machine, facts.machine) if facts else "-",
+            facts.libc if facts else "-",
+            ("yes" if facts.stripped else "no") if facts else "-",
+            self.isa.summary() if self.isa else "-",
+            smoke,
+            f"{lower.status} on {lower.cpu}" if lower.cpu else "-",
+            f"{self.seconds:.1f} s",
+        ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Report:
+    results: tuple[TargetResult, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.results)
+
+    @property
+    def failing(self) -> list[TargetResult]:
+        return [r for r in self.results if not r.passed]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "passed": self.passed,
+            "results": [r.to_json() for r in self.results],
+        }
+
+    def rows(self) -> list[list[str]]:
+        return [r.row() for r in self.results]
+
+    def write(self, path: Path) -> None:
+        """Write the document atomically (readers see the old report or the new one)."""
+        atomic_write_json(path, self.to_json())
+
+    def write_merged(self, path: Path) -> dict[str, Any]:
+        """Write ``path`` with these results replacing those of the same image and target.
+
+        Entries of other images and targets that an earlier run validated stay, so validating
+        one target does not make the image stage refuse the others. Returns the document.
+        """
+        entries = read_entries(path)
+        for result in self.results:
+            entries[(result.image, result.target)] = result.to_json()
+        rank = {t.name: i for i, t in enumerate(TARGETS)}
+        ordered = sorted(entries, key=lambda key: (key[0], rank.get(key[1], len(rank)), key[1]))
+        document = {
+            "schema": SCHEMA,
+            "passed": all(entries[key].get("passed") is True for key in ordered),
+            "results": [entries[key] for key in ordered],
+        }
+        atomic_write_json(path, document)
+        return document
+
+
+def read_entries(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """The results of an existing report by (image, target); empty when absent or foreign."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    if not isinstance(document, dict) or document.get("schema") != SCHEMA:
+        return {}
+    results = document.get("results")
+    return {
+        (str(entry["image"]), str(entry["target"])): entry
+        for entry in (results if isinstance(results, list) else [])
+        if isinstance(entry, dict) and "image" in entry and "target" in entry
+    }
+
+
+def failure_message(failing: Sequence[TargetResult], report_path: Path) -> str:
+    """One paragraph naming each failing target and why."""
+    parts = [f"{r.image}/{r.target}: {'; '.join(r.problems)}" for r in failing]
+    return (
+        f"Validation failed for {', '.join(r.target for r in failing)}. "
+        + " ".join(p.rstrip(".") + "." for p in parts)
+        + f" Details: {report_path}."
+    )
