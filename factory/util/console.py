@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from rich.console import Console
+
+# Where a stage sends its progress lines (console.info, a log file, a test's list.append):
+# the one name of this callback type.
+Progress: TypeAlias = Callable[[str], None]
 
 
 @dataclass(frozen=True, kw_only=True)
