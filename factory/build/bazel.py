@@ -28,13 +28,14 @@ from typing import Final, Protocol
 
 import docker
 
-from factory.build.artifact import Artifact, artifact_path, file_digest
 from factory.build.bazel_stage import DOCKERFILE as STAGE_DOCKERFILE
 from factory.build.bazel_stage import ensure_bazel_stage
+from factory.build.binary import Binary
 from factory.engine.builder import BuilderImage
 from factory.engine.docker_engine import CommandError, ContainerSpec, ExecResult, Mount, container
 from factory.errors import BuildError, EngineError, UsageError
 from factory.model.config import BazelConfig, ImageConfig, Profile
+from factory.model.dist import Dist
 from factory.model.targets import Target
 from factory.util import console
 
@@ -214,8 +215,8 @@ def build_in(
     jobs: Sequence[Job],
     config: BazelConfig,
     profile: Profile,
-    dist: Path,
-) -> list[Artifact]:
+    dist: Dist,
+) -> list[Binary]:
     """Steps 2 and 3 in a running container (the unit tests drive this with a fake box)."""
     if not jobs:
         return []
@@ -248,9 +249,9 @@ def _collect(
     workspace: Path,
     config: BazelConfig,
     profile: Profile,
-    dist: Path,
+    dist: Dist,
     execution_root: str,
-) -> Artifact:
+) -> Binary:
     query = _query(
         box, cquery_command(workspace, config, profile, job.label), f"bazel cquery {job.label}"
     )
@@ -258,7 +259,7 @@ def _collect(
     # The rule's output may be a symlink to rustc's output: copy the file it points at.
     where = f"{execution_root}/{relative}"
     inside = _query(box, ["readlink", "-e", "--", where], f"resolving {where}").stdout.strip()
-    destination = artifact_path(dist, job.image, job.target.name, job.binary)
+    destination = dist.binary(job.image, job.target.name, job.binary)
     try:
         box.copy_out(inside, destination)
     except OSError as exc:
@@ -266,16 +267,11 @@ def _collect(
             f"Could not write {destination}: {exc.strerror}.",
             hint="Check free disk space and write permission of the dist directory.",
         ) from None
-    sha256, size = file_digest(destination)
-    console.info(f"bazel: {job.image} {job.target.name} -> {destination} ({size / 1024:.0f} KiB)")
-    return Artifact(
-        image=job.image,
-        target=job.target.name,
-        path=destination,
-        sha256=sha256,
-        size=size,
-        profile=profile,
+    built = Binary.from_disk(destination, image=job.image, target=job.target.name, profile=profile)
+    console.info(
+        f"bazel: {job.image} {job.target.name} -> {destination} ({built.size / 1024:.0f} KiB)"
     )
+    return built
 
 
 def _query(box: Box, argv: Sequence[str], what: str) -> ExecResult:
@@ -309,11 +305,11 @@ def build(
     images: Sequence[ImageConfig],
     targets_of: Callable[[ImageConfig], Sequence[Target]],
     profile: Profile,
-    dist: Path,
+    dist: Dist,
     bazel: BazelConfig,
     keep: bool = False,
     stage_dockerfile: Path = STAGE_DOCKERFILE,
-) -> list[Artifact]:
+) -> list[Binary]:
     """Compile every image x target with Bazel; the binaries land in dist/bin/<image>/<target>/.
 
     `stage_dockerfile` is the Bazel stage's Dockerfile (default: dockerfiles/bazel.Dockerfile of

@@ -27,11 +27,12 @@ from typing import Final
 
 import docker
 
-from factory.build.artifact import Artifact, artifact_path, file_digest
+from factory.build.binary import Binary
 from factory.engine.builder import BuilderImage
 from factory.engine.docker_engine import CommandError, Container, ContainerSpec, Mount, container
 from factory.errors import BuildError, EngineError, UsageError
 from factory.model.config import ImageConfig, Profile
+from factory.model.dist import Dist
 from factory.model.targets import Target
 from factory.util import console
 
@@ -374,16 +375,16 @@ def build(
     images: Sequence[ImageConfig],
     targets_of: Callable[[ImageConfig], Sequence[Target]],
     profile: Profile,
-    dist: Path,
+    dist: Dist,
     keep: bool = False,
-) -> list[Artifact]:
+) -> list[Binary]:
     """Compile every image x target; the binaries land in dist/bin/<image>/<target>/."""
     workspace = Workspace.load(workspace_path)
     key = vendor_key(workspace.lockfile, builder.id)
     spec = ContainerSpec(
         image=builder.tag, purpose="build", mounts=_mounts(workspace), network=False, workdir=SRC
     )
-    artifacts: list[Artifact] = []
+    artifacts: list[Binary] = []
     with container(engine, spec, keep=keep) as box:
         if box.run(["test", "-f", vendor_config(key)], check=False).exit_code != 0:
             fetch(engine, builder, workspace, key, keep=keep)
@@ -400,11 +401,11 @@ def build(
     return artifacts
 
 
-def _build_one(box: Container, job: Job, workspace: Workspace, key: str, dist: Path) -> Artifact:
+def _build_one(box: Container, job: Job, workspace: Workspace, key: str, dist: Dist) -> Binary:
     console.info(f"build: {job.image} {job.target.name} ({job.profile}) ...")
     started = time.monotonic()
     inside = _compile(box, job, workspace, key)
-    destination = artifact_path(dist, job.image, job.target.name, job.binary)
+    destination = dist.binary(job.image, job.target.name, job.binary)
     try:
         box.copy_out(inside, destination)
     except EngineError:
@@ -415,17 +416,12 @@ def _build_one(box: Container, job: Job, workspace: Workspace, key: str, dist: P
             hint="Free disk space on this host, or make the dist directory writable, and run "
             "`factory build` again.",
         ) from None
-    _give_away(destination, dist, owner())
-    sha256, size = file_digest(destination)
+    _give_away(destination, dist.root, owner())
+    built = Binary.from_disk(
+        destination, image=job.image, target=job.target.name, profile=job.profile
+    )
     console.info(
         f"build: {job.image} {job.target.name} done in {time.monotonic() - started:.1f} s "
-        f"({size / 1024:.0f} KiB)"
+        f"({built.size / 1024:.0f} KiB)"
     )
-    return Artifact(
-        image=job.image,
-        target=job.target.name,
-        path=destination,
-        sha256=sha256,
-        size=size,
-        profile=job.profile,
-    )
+    return built

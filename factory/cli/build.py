@@ -11,9 +11,9 @@ from factory.cli.app import app, load_config, parse_profile
 from factory.engine import builder as builder_image
 from factory.engine import docker_engine as engine
 from factory.errors import UsageError
-from factory.image.assemble import dist_dir
 from factory.model import targets as target_table
 from factory.model.config import Driver
+from factory.model.dist import Dist
 from factory.pipeline import run as pipeline
 from factory.util import console, fsutil
 
@@ -86,7 +86,7 @@ def build_command(
         rebuild=rebuild,
     )
     units = pipeline.units_of(images, targets)
-    with fsutil.exclusive(dist_dir(config) / ".lock", what="dist/"):
+    with fsutil.exclusive(Dist.of(config).lock, what="dist/"):
         pipeline.build_stage(
             config,
             client,
@@ -97,8 +97,8 @@ def build_command(
             progress=console.info,
             driver=chosen_driver,
         )
-    artifacts = [pipeline.artifact_on_disk(dist_dir(config), u, profile) for u in units]
-    rows = [a for a in artifacts if a is not None]
+    binaries = [pipeline.binary_on_disk(Dist.of(config), u, profile) for u in units]
+    rows = [b for b in binaries if b is not None]
     if console.options().json:
         console.result_json([a.to_json() for a in rows])
         return

@@ -13,9 +13,10 @@ from factory.distribution.push import PushResult, push_layout
 from factory.distribution.referrers import Attached
 from factory.engine.local_registry import ensure_local_registry
 from factory.errors import UsageError
-from factory.image.assemble import LayoutResult, dist_dir
+from factory.image.assemble import LayoutResult
 from factory.model import config as cfg
 from factory.model import targets as target_table
+from factory.model.dist import Dist
 from factory.pipeline import run as pipeline
 from factory.publish import docker_load as dockerload
 from factory.publish.supply import SupplyChain
@@ -125,7 +126,7 @@ def image_command(
     images = config.select_images(image or [])
     targets = target_table.select(target) if target else None
     profile = parse_profile(compilation_mode or config.workspace.profile)
-    out_dir = oci_layout if oci_layout is not None else dist_dir(config) / "oci"
+    out_dir = oci_layout if oci_layout is not None else Dist.of(config).oci
     if sign_key is not None and not push:
         raise UsageError("--sign-key signs what is pushed: add --push (or use `factory sign`).")
     # the signing key is read before anything is built: a wrong key or password fails at once

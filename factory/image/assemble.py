@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from factory.build.binary import Binary
 from factory.errors import ConfigError, UsageError, ValidationError
 from factory.image import oci, provenance
 from factory.model import config as cfg
+from factory.model.dist import Dist
 from factory.model.targets import TARGETS, Target
 from factory.util import console, fsutil
-from factory.validate.gate import Binary, check_validated, find_binaries
+from factory.validate.gate import check_validated, find_binaries
 
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 CA_PATH = "/etc/ssl/certs/ca-certificates.crt"
@@ -34,11 +36,6 @@ PASSWD = (
     f"nonroot:x:{NONROOT_UID}:{NONROOT_UID}:nonroot:/home/nonroot:/sbin/nologin\n"
 )
 GROUP = f"root:x:0:\nnonroot:x:{NONROOT_UID}:\n"
-
-
-def dist_dir(config: cfg.Config) -> Path:
-    """Where the stages keep their output: `dist/` beside images.toml."""
-    return config.root / "dist"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -234,18 +231,19 @@ def assemble_image(
     out_dir: Path,
     *,
     tags: Sequence[str] | None = None,
-    dist: Path | None = None,
+    dist: Dist | None = None,
+    profile: cfg.Profile | None = None,
     ca_bundle: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> LayoutResult:
     """Assemble one image's layout at `out_dir/<image name>`."""
-    dist = dist_dir(config) if dist is None else dist
+    dist = Dist.of(config) if dist is None else dist
     tags = tuple(tags) if tags else image.tags
     ordered = index_order(targets)
     _check_tags(tags, ordered)
     entry = _check_image(image, config.source)
-    binaries = find_binaries(dist, image, ordered)
-    check_validated(binaries, dist / "report.json")
+    binaries = find_binaries(dist, image, ordered, profile or config.workspace.profile)
+    check_validated(binaries, dist.report)
     _warn_missing_baselines(image, ordered)
 
     prov = provenance.collect(config.workspace_path, image.cargo_package, environ=environ)
@@ -262,7 +260,7 @@ def assemble_image(
             annotations=annotations,
             created=prov.created,
             blobs=blobs,
-            compress=oci.cached_gzip(dist / ".cache" / "layers"),
+            compress=oci.cached_gzip(dist.layer_cache),
         )
         for target, binary in zip(ordered, binaries, strict=True)
     )
@@ -301,7 +299,8 @@ def assemble(
     out_dir: Path,
     *,
     tags: Sequence[str] | None = None,
-    dist: Path | None = None,
+    dist: Dist | None = None,
+    profile: cfg.Profile | None = None,
     ca_bundle: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> list[LayoutResult]:
@@ -318,6 +317,7 @@ def assemble(
                 out_dir,
                 tags=tags,
                 dist=dist,
+                profile=profile,
                 ca_bundle=ca_bundle,
                 environ=environ,
             )

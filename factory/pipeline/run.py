@@ -25,17 +25,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from factory.build.artifact import Artifact, artifact_path, file_digest
+from factory.build.binary import Binary
 from factory.engine import builder as builder_image
 from factory.engine import docker_engine as engine
 from factory.errors import ValidationError
-from factory.image.assemble import LayoutResult, assemble, dist_dir
+from factory.image.assemble import LayoutResult, assemble
 from factory.model import config as cfg
+from factory.model.dist import Dist
 from factory.model.targets import Target
 from factory.util import console, fsutil
 from factory.validate.report import failure_message, read_entries
 
-STAMP: Final = ".factory-build.json"
 _SKIP_DIRS: Final = frozenset({"target", ".git", "dist", "node_modules", ".venv"})
 # The code a build or a validation result depends on, by module or package name (a package
 # counts with every module in it). A name that does not resolve fails loudly.
@@ -170,37 +170,23 @@ def smoke_fingerprint(smoke: cfg.SmokeConfig, profile: str) -> str:
 # --- stamps -------------------------------------------------------------------------------
 
 
-def _stamp_path(dist: Path, unit: Unit) -> Path:
-    return artifact_path(dist, unit.image.name, unit.target.name, unit.image.binary).with_name(
-        STAMP
-    )
-
-
-def read_stamp(dist: Path, unit: Unit) -> dict[str, Any]:
+def read_stamp(dist: Dist, unit: Unit) -> dict[str, Any]:
     try:
-        document = json.loads(_stamp_path(dist, unit).read_text())
+        document = json.loads(dist.stamp(*unit.key).read_text())
     except (OSError, ValueError):
         return {}
     return document if isinstance(document, dict) else {}
 
 
-def write_stamp(dist: Path, unit: Unit, document: dict[str, Any]) -> None:
-    fsutil.atomic_write_json(_stamp_path(dist, unit), document)
+def write_stamp(dist: Dist, unit: Unit, document: dict[str, Any]) -> None:
+    fsutil.atomic_write_json(dist.stamp(*unit.key), document)
 
 
-def artifact_on_disk(dist: Path, unit: Unit, profile: cfg.Profile) -> Artifact | None:
-    path = artifact_path(dist, unit.image.name, unit.target.name, unit.image.binary)
+def binary_on_disk(dist: Dist, unit: Unit, profile: cfg.Profile) -> Binary | None:
+    path = dist.binary(unit.image.name, unit.target.name, unit.image.binary)
     if not path.is_file():
         return None
-    sha256, size = file_digest(path)
-    return Artifact(
-        image=unit.image.name,
-        target=unit.target.name,
-        path=path,
-        sha256=sha256,
-        size=size,
-        profile=profile,
-    )
+    return Binary.from_disk(path, image=unit.image.name, target=unit.target.name, profile=profile)
 
 
 # --- the pipeline -------------------------------------------------------------------------
@@ -256,7 +242,7 @@ def build_stage(
 ) -> list[Unit]:
     """Compile the units whose binary is missing or whose stamp's fingerprint changed."""
     driver = driver or config.workspace.driver
-    dist = dist_dir(config)
+    dist = Dist.of(config)
     sources = tree_digest(config.workspace_path)
     fingerprints = {
         u.key: build_fingerprint(
@@ -271,7 +257,7 @@ def build_stage(
 
     def fresh(unit: Unit) -> bool:
         stamp = read_stamp(dist, unit)
-        on_disk = artifact_on_disk(dist, unit, profile)
+        on_disk = binary_on_disk(dist, unit, profile)
         return (
             not rebuild
             and on_disk is not None
@@ -297,12 +283,12 @@ def validate_stage(
     config: cfg.Config, units: Sequence[Unit], *, profile: cfg.Profile, progress: Progress
 ) -> list[Unit]:
     """Validate the units that report.json does not already vouch for; merge the report."""
-    dist = dist_dir(config)
-    report_path = dist / "report.json"
+    dist = Dist.of(config)
+    report_path = dist.report
     previous = read_entries(report_path)
 
     def trusted(unit: Unit) -> bool:
-        on_disk = artifact_on_disk(dist, unit, profile)
+        on_disk = binary_on_disk(dist, unit, profile)
         entry = previous.get(unit.key, {})
         return (
             on_disk is not None
@@ -325,14 +311,14 @@ def validate_stage(
         subjects += validate.find_subjects(
             config, dist, [unit.image], [unit.target], profile=profile
         )
-    with validate.open_runner(config, None, dist / "bin") as running:
+    with validate.open_runner(config, None, dist.bin) as running:
         report = validate.validate(subjects, running, progress=progress)
     report.write_merged(report_path)
     by_key = {u.key: u for u in pending}
     for result in report.results:
         unit = by_key[(result.image, result.target)]
         stamp = read_stamp(dist, unit)
-        if result.passed and stamp.get("sha256") == result.artifact.sha256:
+        if result.passed and stamp.get("sha256") == result.binary.sha256:
             stamp["smoke"] = smoke_fingerprint(unit.image.smoke, profile)
             write_stamp(dist, unit, stamp)
     if not report.passed:
@@ -347,7 +333,7 @@ def _compile(
     units: Sequence[Unit],
     profile: cfg.Profile,
     driver: cfg.Driver,
-) -> list[Artifact]:
+) -> list[Binary]:
     wanted: dict[str, list[Target]] = {}
     for unit in units:
         wanted.setdefault(unit.image.name, []).append(unit.target)
@@ -365,9 +351,9 @@ def compile_images(
     targets_of: Callable[[cfg.ImageConfig], Sequence[Target]],
     profile: cfg.Profile,
     driver: cfg.Driver,
-) -> list[Artifact]:
-    """Compile with the Cargo or the Bazel driver; both return the same Artifact records."""
-    dist = dist_dir(config)
+) -> list[Binary]:
+    """Compile with the Cargo or the Bazel driver; both return the same Binary records."""
+    dist = Dist.of(config)
     keep = console.options().debug
     if driver == "bazel":
         from factory.build import bazel
@@ -413,7 +399,7 @@ def run(
     """Stages 1-4 under dist/.lock; loading and pushing are the caller's (they need no lock)."""
     times = StageTimes()
     units = units_of(images, targets)
-    with fsutil.exclusive(dist_dir(config) / ".lock", what="dist/", wait_message=progress):
+    with fsutil.exclusive(Dist.of(config).lock, what="dist/", wait_message=progress):
         built: list[Unit] = []
         validated: list[Unit] = []
         if not skip_build:
@@ -421,7 +407,7 @@ def run(
                 config, units, profile=profile, rebuild=rebuild, times=times, progress=progress
             )
         started = time.monotonic()
-        layouts = assemble(config, images, targets, out_dir, tags=tags)
+        layouts = assemble(config, images, targets, out_dir, tags=tags, profile=profile)
         times.seconds["assemble"] = time.monotonic() - started
     skipped = "skipped (--no-build)"
     return Outcome(

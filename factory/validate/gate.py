@@ -7,52 +7,34 @@ when the report lists its exact sha256, for that image and target, as passed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
+from factory.build.binary import Binary
 from factory.errors import UsageError, ValidationError
 from factory.model import config as cfg
+from factory.model.dist import Dist
 from factory.model.targets import Target
 from factory.validate.report import SCHEMA as REPORT_SCHEMA
 
 _BUILD_FIRST = "run `factory build` and `factory validate` first"
 
 
-@dataclass(frozen=True, kw_only=True)
-class Binary:
-    """A built binary on disk (the shape of factory.drivers' Artifact that assembly needs)."""
-
-    image: str
-    target: str
-    path: Path
-    sha256: str
-    size: int
-
-
-def find_binaries(dist: Path, image: cfg.ImageConfig, targets: Sequence[Target]) -> list[Binary]:
+def find_binaries(
+    dist: Dist, image: cfg.ImageConfig, targets: Sequence[Target], profile: cfg.Profile
+) -> list[Binary]:
     """The built binary of every target; a missing one is an error naming the fix."""
     found: list[Binary] = []
     missing: list[str] = []
     for target in targets:
-        path = dist / "bin" / image.name / target.name / image.binary
+        path = dist.binary(image.name, target.name, image.binary)
         if not path.is_file():
             missing.append(target.name)
             continue
-        data = path.read_bytes()
-        found.append(
-            Binary(
-                image=image.name,
-                target=target.name,
-                path=path,
-                sha256=hashlib.sha256(data).hexdigest(),
-                size=len(data),
-            )
-        )
+        found.append(Binary.from_disk(path, image=image.name, target=target.name, profile=profile))
     if missing:
-        where = dist / "bin" / image.name / "<target>" / image.binary
+        where = dist.binary(image.name, "<target>", image.binary)
         selection = " ".join(f"-t {name}" for name in missing)
         raise UsageError(
             f"Image {image.name!r}: no built binary for {', '.join(missing)} (looked for "

@@ -1,4 +1,4 @@
-"""Validation results: one record per artifact, shown as a table or a versioned JSON document.
+"""Validation results: one record per binary, shown as a table or a versioned JSON document.
 
 ``dist/report.json`` (schema ``factory.report/v1``) is what the image stage trusts: it packs a
 binary only when the document lists that binary's sha256 with ``"passed": true``. Its keys are
@@ -17,7 +17,7 @@ from factory.model.targets import TARGETS
 from factory.util.fsutil import atomic_write_json
 
 if TYPE_CHECKING:  # the audits' modules load pyelftools and capstone: only for types here
-    from factory.build.artifact import Artifact
+    from factory.build.binary import Binary
     from factory.validate.elf import ElfReport
     from factory.validate.isa import IsaReport
     from factory.validate.smoke import LowerLevelResult, SmokeResult
@@ -41,9 +41,9 @@ _MACHINES: Final = {"EM_X86_64": "x86-64", "EM_AARCH64": "AArch64"}
 
 @dataclass(frozen=True, kw_only=True)
 class TargetResult:
-    """Everything validation found out about one artifact."""
+    """Everything validation found out about one binary."""
 
-    artifact: Artifact
+    binary: Binary
     elf: ElfReport
     isa: IsaReport | None
     smoke: SmokeResult
@@ -52,11 +52,11 @@ class TargetResult:
 
     @property
     def image(self) -> str:
-        return self.artifact.image
+        return self.binary.image
 
     @property
     def target(self) -> str:
-        return self.artifact.target
+        return self.binary.target
 
     @property
     def passed(self) -> bool:
@@ -77,8 +77,8 @@ class TargetResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            **self.artifact.to_json(),  # image, target, path, sha256, size
-            "profile": self.artifact.profile,
+            **self.binary.to_json(),  # image, target, path, sha256, size
+            "profile": self.binary.profile,
             "passed": self.passed,
             "seconds": round(self.seconds, 3),
             "elf": self.elf.to_json(),

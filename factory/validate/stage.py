@@ -1,4 +1,4 @@
-"""Validation of built artifacts: ELF audit, instruction-set audit, smoke runs, one report.
+"""Validation of built binaries: ELF audit, instruction-set audit, smoke runs, one report.
 
 Input: ``dist/bin/<image>/<target>/<binary>`` (what ``factory build`` wrote) and images.toml's
 smoke expectations. Output: a ``report.Report``; the command writes it to ``dist/report.json``.
@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from factory.build.artifact import Artifact, artifact_path, file_digest
+from factory.build.binary import Binary
 from factory.engine import builder
 from factory.engine import docker_engine as engine
 from factory.errors import ValidationError
-from factory.image.assemble import dist_dir
 from factory.model import config as cfg
+from factory.model.dist import Dist
 from factory.model.targets import Target
 from factory.util import console
 from factory.validate import elf as elfcheck
@@ -32,9 +32,9 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True, kw_only=True)
 class Subject:
-    """One artifact to validate, with its target and its image's smoke expectations."""
+    """One binary to validate, with its target and its image's smoke expectations."""
 
-    artifact: Artifact
+    binary: Binary
     target: Target
     smoke: cfg.SmokeConfig
 
@@ -47,7 +47,7 @@ class ArtifactRunner(Runner, Protocol):
 
 def find_subjects(
     config: cfg.Config,
-    dist: Path,
+    dist: Dist,
     images: Sequence[cfg.ImageConfig],
     targets: Sequence[Target] | None,
     *,
@@ -58,20 +58,17 @@ def find_subjects(
     missing: list[tuple[str, str]] = []
     for image in images:
         for target in targets if targets is not None else image.resolved_targets:
-            path = artifact_path(dist, image.name, target.name, image.binary)
+            path = dist.binary(image.name, target.name, image.binary)
             if not path.is_file():
                 missing.append((f"{image.name}/{target.name} ({path})", target.name))
                 continue
-            sha256, size = file_digest(path)
-            artifact = Artifact(
+            binary = Binary.from_disk(
+                path,
                 image=image.name,
                 target=target.name,
-                path=path,
-                sha256=sha256,
-                size=size,
                 profile=profile or config.workspace.profile,
             )
-            subjects.append(Subject(artifact=artifact, target=target, smoke=image.smoke))
+            subjects.append(Subject(binary=binary, target=target, smoke=image.smoke))
     if missing:
         selection = " ".join(f"-t {name}" for name in dict.fromkeys(t for _, t in missing))
         raise ValidationError(
@@ -94,21 +91,21 @@ def audit_isa(path: Path, report: elfcheck.ElfReport) -> isa.IsaReport | None:
 
 def validate_one(subject: Subject, runner: ArtifactRunner, flags: frozenset[str]) -> TargetResult:
     started = time.monotonic()
-    artifact, target = subject.artifact, subject.target
-    elf = elfcheck.check(artifact.path, target, profile=artifact.profile)
+    binary, target = subject.binary, subject.target
+    elf = elfcheck.check(binary.path, target, profile=binary.profile)
     if elf.passed:
-        binary = runner.path_of(artifact.path)
-        smoke = emulate.smoke(runner, target, binary, subject.smoke, flags)
-        lower = emulate.lower_level(runner, target, binary, subject.smoke)
+        inside = runner.path_of(binary.path)
+        smoke = emulate.smoke(runner, target, inside, subject.smoke, flags)
+        lower = emulate.lower_level(runner, target, inside, subject.smoke)
     else:
         codes = ", ".join(sorted({f.code for f in elf.findings if f.severity == "error"}))
         why = f"the ELF audit failed ({codes})"
         smoke = SmokeResult(status="not run", reason=why, cpu=None)
         lower = LowerLevelResult(status="not run", reason=why)
     return TargetResult(
-        artifact=artifact,
+        binary=binary,
         elf=elf,
-        isa=audit_isa(artifact.path, elf),
+        isa=audit_isa(binary.path, elf),
         smoke=smoke,
         lower_level=lower,
         seconds=time.monotonic() - started,
@@ -144,11 +141,11 @@ def run(
     Returns this run's report, the document now on disk (earlier runs' results of other images
     and targets included) and its path; the caller decides what a failure means.
     """
-    dist = dist_dir(config)
+    dist = Dist.of(config)
     subjects = find_subjects(config, dist, images, targets, profile=profile)
-    with open_runner(config, qemu_image, dist / "bin") as running:
+    with open_runner(config, qemu_image, dist.bin) as running:
         report = validate(subjects, running, progress=progress)
-    path = dist / "report.json"
+    path = dist.report
     document = report.write_merged(path)
     progress(f"validate: wrote {path} ({len(document['results'])} results)")
     return report, document, path
@@ -159,7 +156,7 @@ def validate(subjects: Sequence[Subject], runner: ArtifactRunner, *, progress: P
     flags = emulate.host_flags(runner)
     results: list[TargetResult] = []
     for subject in subjects:
-        progress(f"validate: {subject.artifact.image}/{subject.target.name} ...")
+        progress(f"validate: {subject.binary.image}/{subject.target.name} ...")
         result = validate_one(subject, runner, flags)
         verdict = "passed" if result.passed else "FAILED: " + "; ".join(result.problems)
         progress(f"validate: {result.image}/{result.target} {verdict} ({result.seconds:.1f} s)")

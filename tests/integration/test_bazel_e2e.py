@@ -22,6 +22,7 @@ from factory.engine.docker_engine import ContainerSpec, Mount, container
 from factory.errors import EngineError
 from factory.model import targets as target_table
 from factory.model.config import DEFAULT_BASE, BazelConfig, ImageConfig
+from factory.model.dist import Dist
 from tests.conftest import ROOT
 
 WORKSPACE = ROOT / "examples" / "hello_world"
@@ -79,7 +80,7 @@ def test_bazel_builds_static_binaries_that_run(
         images=[image],
         targets_of=lambda _: chosen,
         profile="opt",
-        dist=tmp_path,
+        dist=Dist(root=tmp_path),
         bazel=BazelConfig(),
     )
     assert [a.target for a in artifacts] == ["amd64_v3", "arm64"]

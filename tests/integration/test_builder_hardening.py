@@ -22,6 +22,7 @@ from factory.engine import docker_engine as engine
 from factory.engine.bootstrap import resolve_base
 from factory.engine.builder import BuilderImage
 from factory.engine.docker_engine import Container, ContainerSpec, ExecResult
+from factory.model.dist import Dist
 from tests.conftest import ROOT
 
 
@@ -60,7 +61,7 @@ def test_the_build_container_is_read_only_offline_and_unprivileged(
             images=(),
             targets_of=lambda image: (),
             profile="opt",
-            dist=tmp_path / "dist",
+            dist=Dist(root=tmp_path / "dist"),
         )
     assert seen["host"]["NetworkMode"] == "none"
     assert seen["host"]["Privileged"] is False

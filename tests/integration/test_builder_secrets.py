@@ -20,6 +20,7 @@ from factory.engine import docker_engine as engine
 from factory.engine.bootstrap import resolve_base
 from factory.engine.builder import BuilderImage
 from factory.engine.docker_engine import Container, ContainerSpec
+from factory.model.dist import Dist
 from tests.conftest import ROOT
 
 CANARY = "canary-builder-7d2c91"
@@ -68,7 +69,7 @@ def test_driver_containers_do_not_see_registry_secrets(
             images=(),
             targets_of=lambda image: (),
             profile="opt",
-            dist=tmp_path / "dist",
+            dist=Dist(root=tmp_path / "dist"),
         )
     assert set(seen) == {"fetch", "build"}
     for purpose, environment in seen.items():

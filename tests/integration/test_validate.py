@@ -17,7 +17,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from factory.build.artifact import Artifact, file_digest
+from factory.build.binary import Binary, file_digest
 from factory.cli import main
 from factory.engine import bootstrap
 from factory.engine import docker_engine as engine
@@ -92,11 +92,8 @@ def flags(runner: ContainerRunner) -> frozenset[str]:
 
 
 def subject(path: Path, target: str, smoke: SmokeConfig = HELLO) -> Subject:
-    sha256, size = file_digest(path)
-    artifact = Artifact(
-        image="hello", target=target, path=path, sha256=sha256, size=size, profile="opt"
-    )
-    return Subject(artifact=artifact, target=targets.get(target), smoke=smoke)
+    binary = Binary.from_disk(path, image="hello", target=target, profile="opt")
+    return Subject(binary=binary, target=targets.get(target), smoke=smoke)
 
 
 def errors(report: elfcheck.ElfReport) -> set[str]:

@@ -17,6 +17,7 @@ from factory.engine.docker_engine import CommandError, ExecResult
 from factory.errors import BuildError, EngineError, UsageError
 from factory.model import targets as target_table
 from factory.model.config import BazelConfig, ImageConfig
+from factory.model.dist import Dist
 from tests.conftest import ROOT
 
 WORKSPACE = ROOT / "examples" / "hello_world"
@@ -145,7 +146,12 @@ def test_build_in_builds_once_then_collects_every_output(tmp_path: Path) -> None
     }
     box = FakeBox(outputs=out)
     artifacts = bazel.build_in(
-        box, workspace=WORKSPACE, jobs=jobs, config=BazelConfig(), profile="opt", dist=tmp_path
+        box,
+        workspace=WORKSPACE,
+        jobs=jobs,
+        config=BazelConfig(),
+        profile="opt",
+        dist=Dist(root=tmp_path),
     )
     builds = [a for a in box.ran if "build" in a]
     assert len(builds) == 1 and builds[0][-2:] == [j.label for j in jobs]
@@ -167,7 +173,7 @@ def test_a_failing_build_is_a_build_error_with_bazels_message(tmp_path: Path) ->
             jobs=_jobs("amd64"),
             config=BazelConfig(),
             profile="fastbuild",
-            dist=tmp_path,
+            dist=Dist(root=tmp_path),
         )
     assert "bazel build -c fastbuild" in caught.value.message
     assert caught.value.exit_code == 4
@@ -179,7 +185,12 @@ def test_cquery_must_list_exactly_one_file(listed: str, tmp_path: Path) -> None:
     box = FakeBox(outputs={jobs[0].label: listed})
     with pytest.raises(BuildError, match="expects exactly one"):
         bazel.build_in(
-            box, workspace=WORKSPACE, jobs=jobs, config=BazelConfig(), profile="opt", dist=tmp_path
+            box,
+            workspace=WORKSPACE,
+            jobs=jobs,
+            config=BazelConfig(),
+            profile="opt",
+            dist=Dist(root=tmp_path),
         )
 
 
@@ -315,7 +326,12 @@ def test_a_failing_query_after_the_build_is_a_build_error(failing: str, tmp_path
     box.fail_on = failing
     with pytest.raises(BuildError, match="failed after a successful build") as caught:
         bazel.build_in(
-            box, workspace=WORKSPACE, jobs=jobs, config=BazelConfig(), profile="opt", dist=tmp_path
+            box,
+            workspace=WORKSPACE,
+            jobs=jobs,
+            config=BazelConfig(),
+            profile="opt",
+            dist=Dist(root=tmp_path),
         )
     assert "no such target" in caught.value.message
 
@@ -324,7 +340,12 @@ def test_no_jobs_runs_nothing(tmp_path: Path) -> None:
     box = FakeBox()
     assert (
         bazel.build_in(
-            box, workspace=WORKSPACE, jobs=[], config=BazelConfig(), profile="opt", dist=tmp_path
+            box,
+            workspace=WORKSPACE,
+            jobs=[],
+            config=BazelConfig(),
+            profile="opt",
+            dist=Dist(root=tmp_path),
         )
         == []
     )

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from factory.build import cargo
-from factory.build.artifact import Artifact, artifact_path, file_digest
+from factory.build.binary import Binary
 from factory.errors import UsageError
 from factory.model import targets
 from factory.model.config import Profile
+from factory.model.dist import Dist
 
 
 def _job(name: str, profile: Profile = "opt") -> cargo.Job:
@@ -163,18 +164,15 @@ def test_owner_is_only_set_under_sudo(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cargo.owner({"SUDO_UID": "1000"}) is None
 
 
-def test_artifact_json_keys_are_locked(tmp_path: Path) -> None:
-    path = artifact_path(tmp_path, "hello-world", "amd64", "hello_world")
+def test_binary_json_keys_are_locked(tmp_path: Path) -> None:
+    path = Dist(root=tmp_path).binary("hello-world", "amd64", "hello_world")
     assert path == tmp_path / "bin" / "hello-world" / "amd64" / "hello_world"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"\x7fELF")
-    sha256, size = file_digest(path)
-    artifact = Artifact(
-        image="hello-world", target="amd64", path=path, sha256=sha256, size=size, profile="opt"
-    )
-    assert list(artifact.to_json()) == ["image", "target", "path", "sha256", "size"]
-    assert artifact.to_json()["size"] == 4
-    assert len(sha256) == 64
+    binary = Binary.from_disk(path, image="hello-world", target="amd64", profile="opt")
+    assert list(binary.to_json()) == ["image", "target", "path", "sha256", "size"]
+    assert binary.to_json()["size"] == 4
+    assert len(binary.sha256) == 64
 
 
 def test_a_full_disk_gets_its_own_fix() -> None:

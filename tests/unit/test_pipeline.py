@@ -9,8 +9,9 @@ from typing import Any, cast
 
 import pytest
 
-from factory.build.artifact import Artifact, artifact_path, file_digest
+from factory.build.binary import Binary
 from factory.model import config as cfg
+from factory.model.dist import Dist
 from factory.pipeline import run as pipeline
 from factory.validate import stage as validate_mod
 from factory.validate.report import Report
@@ -49,22 +50,16 @@ def fake_compile(calls: list[list[str]]) -> Any:
         units: Sequence[pipeline.Unit],
         profile: cfg.Profile,
         driver: cfg.Driver,
-    ) -> list[Artifact]:
+    ) -> list[Binary]:
         calls.append([u.target.name for u in units])
         out = []
         for unit in units:
-            path = artifact_path(config.root / "dist", unit.image.name, unit.target.name, "hello")
+            path = Dist.of(config).binary(unit.image.name, unit.target.name, "hello")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(f"binary {unit.target.name} {len(calls)}".encode())
-            sha256, size = file_digest(path)
             out.append(
-                Artifact(
-                    image=unit.image.name,
-                    target=unit.target.name,
-                    path=path,
-                    sha256=sha256,
-                    size=size,
-                    profile=profile,
+                Binary.from_disk(
+                    path, image=unit.image.name, target=unit.target.name, profile=profile
                 )
             )
         return out
@@ -99,7 +94,7 @@ def test_a_second_build_with_nothing_changed_compiles_nothing(
     (project.workspace_path / "main.rs").write_text("fn main() { println!(); }\n")
     assert len(build(rebuild=False)) == 2
     # a binary changed behind factory's back is rebuilt
-    path = artifact_path(project.root / "dist", "hello", "arm64", "hello")
+    path = Dist.of(project).binary("hello", "arm64", "hello")
     path.write_bytes(b"tampered")
     assert [u.target.name for u in build(rebuild=False)] == ["arm64"]
     assert len(build(rebuild=True)) == 2
@@ -138,7 +133,7 @@ def _entry(image: str, target: str, sha: str, passed: bool) -> dict[str, Any]:
 class FakeResult:
     def __init__(self, image: str, target: str, sha: str, passed: bool) -> None:
         self.image, self.target, self.passed = image, target, passed
-        self.artifact = Artifact(
+        self.binary = Binary(
             image=image, target=target, path=Path("/x"), sha256=sha, size=1, profile="opt"
         )
         self._json = _entry(image, target, sha, passed)
@@ -189,7 +184,7 @@ def test_validation_is_reused_only_for_the_same_binary_and_smoke(
     def fake_validate(subjects: Sequence[Any], runner: Any, *, progress: Any) -> FakeReport:
         calls.append([s.target.name for s in subjects])
         return FakeReport(
-            [FakeResult(s.artifact.image, s.target.name, s.artifact.sha256, True) for s in subjects]
+            [FakeResult(s.binary.image, s.target.name, s.binary.sha256, True) for s in subjects]
         )
 
     monkeypatch.setattr(validate_mod, "validate", fake_validate)
@@ -226,9 +221,7 @@ def test_a_failed_validation_stops_the_pipeline(
         "validate",
         lambda subjects, runner, progress: FakeReport(
             [
-                FakeResult(
-                    s.artifact.image, s.target.name, s.artifact.sha256, s.target.name == "amd64"
-                )
+                FakeResult(s.binary.image, s.target.name, s.binary.sha256, s.target.name == "amd64")
                 for s in subjects
             ]
         ),
@@ -242,7 +235,7 @@ def test_a_failed_validation_stops_the_pipeline(
 
 def test_code_digest_covers_every_module_of_a_package_and_fails_on_an_unknown_name() -> None:
     files = {p.name for p in pipeline._module_files("factory.build")}
-    assert {"__init__.py", "artifact.py", "cargo.py", "bazel.py", "bazel_stage.py"} <= files
+    assert {"__init__.py", "binary.py", "cargo.py", "bazel.py", "bazel_stage.py"} <= files
     assert [p.name for p in pipeline._module_files("factory.validate.report")] == ["report.py"]
     with pytest.raises(RuntimeError, match="no_such_module"):
         pipeline._code_digest(("factory.no_such_module",))
