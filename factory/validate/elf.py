@@ -166,9 +166,9 @@ def inspect(path: Path) -> ElfFacts:
         with path.open("rb") as stream:
             return _facts(ELFFile(stream), data)
     except (ELFError, ELFParseError) as err:
-        raise UnreadableElf(str(err)) from None
+        raise UnreadableElf(str(err)) from err
     except Exception as err:  # construct, struct and pyelftools raise many kinds on bad headers
-        raise UnreadableElf(f"{type(err).__name__}: {err}") from None
+        raise UnreadableElf(f"{type(err).__name__}: {err}") from err
 
 
 @dataclass(frozen=True, kw_only=True)
