@@ -67,7 +67,3 @@ class RegistryError(FactoryError):
 
 class DoctorError(FactoryError):
     exit_code = ExitCode.DOCTOR
-
-
-class Interrupted(FactoryError):
-    exit_code = ExitCode.INTERRUPTED

@@ -6,13 +6,13 @@ host features needed for a native run are all derived from the rows below.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
 from factory.errors import UsageError
+from factory.model.reader import closest
 
 CRT_STATIC = "-Ctarget-feature=+crt-static"
 
@@ -233,13 +233,13 @@ def get(name: str) -> Target:
     """The target called `name`; an unknown name is a usage error with a suggestion."""
     try:
         return BY_NAME[name]
-    except KeyError:
-        raise UsageError(unknown_target_message(name)) from None
+    except KeyError as err:
+        raise UsageError(unknown_target_message(name)) from err
 
 
 def unknown_target_message(spec: str) -> str:
-    close = difflib.get_close_matches(spec, [*BY_NAME, *BY_PLATFORM], n=1, cutoff=0.6)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    close = closest(spec, [*BY_NAME, *BY_PLATFORM])
+    hint = f" Did you mean {close!r}?" if close else ""
     return (
         f"Unknown target {spec!r}.{hint} Valid targets: {', '.join(BY_NAME)}; also `all`, "
         "a glob such as `arm64_v9*`, or an OCI platform such as `linux/arm64/v8.2`."

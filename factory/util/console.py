@@ -70,11 +70,6 @@ def result_json(document: Any) -> None:
     sys.stdout.flush()
 
 
-def interactive() -> bool:
-    """Whether to draw live progress (spinners, bars): only on a terminal."""
-    return stderr.is_terminal and not _options.quiet
-
-
 def table(columns: list[str], rows: list[list[str]]) -> None:
     """A table of results on stdout: aligned plain text, readable in logs and terminals."""
     widths = [

@@ -9,7 +9,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ def atomic_write_json(path: Path, document: Any) -> None:
 
 @contextlib.contextmanager
 def exclusive(
-    lock_path: Path, *, what: str, wait_message: Callable[[str], None] = console.info
+    lock_path: Path, *, what: str, wait_message: console.Progress = console.info
 ) -> Iterator[None]:
     """Hold an exclusive lock on `lock_path` (flock: released if the process dies).
 

@@ -33,6 +33,7 @@ from factory.model.targets import Target
 
 Severity = Literal["error", "warning", "info"]
 Libc = Literal["musl", "glibc", "unknown"]
+Stack = Literal["absent", "executable", "non-executable"]
 
 PT_GNU_STACK_X: Final = 0x1
 """PF_X: the executable flag of a program header."""
@@ -97,7 +98,7 @@ class ElfFacts:
     needed: tuple[str, ...]
     has_dynamic: bool
     irelative: int
-    stack: Literal["absent", "executable", "non-executable"]
+    stack: Stack
     symtab: bool
     debug_sections: tuple[str, ...]
     libc: Libc
@@ -165,18 +166,70 @@ def inspect(path: Path) -> ElfFacts:
         with path.open("rb") as stream:
             return _facts(ELFFile(stream), data)
     except (ELFError, ELFParseError) as err:
-        raise UnreadableElf(str(err)) from None
+        raise UnreadableElf(str(err)) from err
     except Exception as err:  # construct, struct and pyelftools raise many kinds on bad headers
-        raise UnreadableElf(f"{type(err).__name__}: {err}") from None
+        raise UnreadableElf(f"{type(err).__name__}: {err}") from err
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Segments:
+    """What the program headers say (what the loader reads)."""
+
+    interpreter: str | None
+    stack: Stack
+    needed: tuple[str, ...]
+    end: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Sections:
+    """What the section headers say (what the linker left)."""
+
+    has_dynamic: bool
+    needed: tuple[str, ...]
+    irelative: int
+    symtab: bool
+    debug: tuple[str, ...]
+    comments: tuple[str, ...]
+    abi_tag: bool
+    version_needs: tuple[str, ...]
+    end: int
 
 
 def _facts(elf: ELFFile, data: bytes) -> ElfFacts:
     header = elf.header
     machine = str(header["e_machine"])
+    segments = _read_segments(elf, data)
+    sections = _read_sections(elf, data, machine)
+    libc, evidence = classify_libc(
+        data, abi_tag=sections.abi_tag, version_needs=sections.version_needs
+    )
+    section_table_end = int(header["e_shoff"]) + int(header["e_shnum"]) * int(header["e_shentsize"])
+    return ElfFacts(
+        size=len(data),
+        elf_class=64 if header["e_ident"]["EI_CLASS"] == "ELFCLASS64" else 32,
+        little_endian=header["e_ident"]["EI_DATA"] == "ELFDATA2LSB",
+        machine=machine,
+        elf_type=str(header["e_type"]),
+        interpreter=segments.interpreter,
+        needed=tuple(dict.fromkeys((*segments.needed, *sections.needed))),
+        has_dynamic=sections.has_dynamic,
+        irelative=sections.irelative,
+        stack=segments.stack,
+        symtab=sections.symtab,
+        debug_sections=sections.debug,
+        libc=libc,
+        libc_evidence=evidence,
+        toolchain=Toolchain(comments=tuple(dict.fromkeys(sections.comments))),
+        end_of_data=max(section_table_end, segments.end, sections.end),
+    )
+
+
+def _read_segments(elf: ELFFile, data: bytes) -> _Segments:
     interpreter: str | None = None
-    stack: Literal["absent", "executable", "non-executable"] = "absent"
+    stack: Stack = "absent"
     needed: list[str] = []
-    end = int(header["e_shoff"]) + int(header["e_shnum"]) * int(header["e_shentsize"])
+    end = 0
     for segment in elf.iter_segments():
         end = max(end, int(segment["p_offset"]) + int(segment["p_filesz"]))
         if isinstance(segment, InterpSegment) and segment["p_offset"] + 1 < len(data):
@@ -186,19 +239,21 @@ def _facts(elf: ELFFile, data: bytes) -> ElfFacts:
             needed += _needed(segment)
         elif segment["p_type"] == "PT_GNU_STACK":
             stack = "executable" if segment["p_flags"] & PT_GNU_STACK_X else "non-executable"
-    has_dynamic = False
-    irelative = 0
-    symtab = False
+    return _Segments(interpreter=interpreter, stack=stack, needed=tuple(needed), end=end)
+
+
+def _read_sections(elf: ELFFile, data: bytes, machine: str) -> _Sections:
+    has_dynamic, abi_tag, symtab = False, False, False
+    irelative, end = 0, 0
+    needed: list[str] = []
     debug: list[str] = []
     comments: list[str] = []
-    abi_tag = False
     version_needs: list[str] = []
     for section in elf.iter_sections():
-        if section["sh_type"] != "SHT_NOBITS":
+        nobits = section["sh_type"] == "SHT_NOBITS"
+        if not nobits:
             end = max(end, int(section["sh_offset"]) + int(section["sh_size"]))
-        if section["sh_offset"] + section["sh_size"] > len(data) and (
-            section["sh_type"] != "SHT_NOBITS"
-        ):
+        if section["sh_offset"] + section["sh_size"] > len(data) and not nobits:
             continue  # truncated: reported from end_of_data, not read
         name = section.name
         if isinstance(section, DynamicSection):
@@ -208,34 +263,24 @@ def _facts(elf: ELFFile, data: bytes) -> ElfFacts:
             irelative += sum(
                 1 for r in section.iter_relocations() if r["r_info_type"] == IRELATIVE.get(machine)
             )
-        if section["sh_type"] == "SHT_SYMTAB":
-            symtab = True
+        symtab = symtab or section["sh_type"] == "SHT_SYMTAB"
         if name.startswith((".debug_", ".zdebug_")):
             debug.append(name)
         if name == ".comment":
             comments += [c.decode(errors="replace") for c in section.data().split(b"\0") if c]
-        if name == ".note.ABI-tag":
-            abi_tag = True
+        abi_tag = abi_tag or name == ".note.ABI-tag"
         if isinstance(section, GNUVerNeedSection):
             version_needs += [aux.name for _, auxes in section.iter_versions() for aux in auxes]
-    libc, evidence = classify_libc(data, abi_tag=abi_tag, version_needs=version_needs)
-    return ElfFacts(
-        size=len(data),
-        elf_class=64 if header["e_ident"]["EI_CLASS"] == "ELFCLASS64" else 32,
-        little_endian=header["e_ident"]["EI_DATA"] == "ELFDATA2LSB",
-        machine=machine,
-        elf_type=str(header["e_type"]),
-        interpreter=interpreter,
-        needed=tuple(dict.fromkeys(needed)),
+    return _Sections(
         has_dynamic=has_dynamic,
+        needed=tuple(needed),
         irelative=irelative,
-        stack=stack,
         symtab=symtab,
-        debug_sections=tuple(debug),
-        libc=libc,
-        libc_evidence=evidence,
-        toolchain=Toolchain(comments=tuple(dict.fromkeys(comments))),
-        end_of_data=end,
+        debug=tuple(debug),
+        comments=tuple(comments),
+        abi_tag=abi_tag,
+        version_needs=tuple(version_needs),
+        end=end,
     )
 
 
