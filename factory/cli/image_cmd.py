@@ -33,7 +33,7 @@ from factory.util import console
 RESULT_SCHEMA = "factory.image/v1"
 
 
-@app.command("image")
+@app.command("image", short_help="Build, validate and assemble the images, then load or push them.")
 def image_command(
     target: TargetOption = None,
     image: ImageOption = None,

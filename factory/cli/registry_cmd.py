@@ -18,7 +18,8 @@ registry_app = typer.Typer(
 app.add_typer(registry_app, name="registry")
 
 PortOption = Annotated[
-    int, typer.Option("--port", "-p", help="The port on 127.0.0.1.", min=1, max=65535)
+    int,
+    typer.Option("--port", "-p", metavar="PORT", help="The port on 127.0.0.1.", min=1, max=65535),
 ]
 
 
