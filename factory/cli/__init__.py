@@ -8,17 +8,20 @@ import threading
 
 import typer
 
-from factory.cli import (  # noqa: F401  (register commands)
+from factory.cli import (  # noqa: F401  (each module registers its command, in this order)
     bazel_cmd,
+    build_cmd,
+    builder_cmd,
+    clean_cmd,
     config_cmd,
     doctor_cmd,
     image_cmd,
+    inspect_cmd,
     registry_cmd,
     supply_cmd,
     targets_cmd,
     validate_cmd,
 )
-from factory.cli import build as build_cmd  # noqa: F401  (builder, build, clean)
 from factory.cli.app import app
 from factory.errors import ExitCode, FactoryError
 from factory.util import console

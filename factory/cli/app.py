@@ -12,20 +12,34 @@ from factory.errors import UsageError
 from factory.model import config as cfg
 from factory.util import console
 
+# The help is click's plain text, wrapped to 100 columns whatever the terminal: Typer's rich
+# panels showed a `<bool>` type after every flag, kept the line breaks of the docstrings (lines
+# broken mid-sentence), read `[workspace]` in help texts as markup and coloured the output when
+# CI set FORCE_COLOR or GITHUB_ACTIONS. The snapshots in tests/unit/snapshots/help/ lock it.
+HELP_WIDTH = 100
+
 app = typer.Typer(
     name="factory",
     help="Turn a Rust workspace into fully static, multi-architecture container images.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
+    context_settings={
+        "help_option_names": ["-h", "--help"],
+        "terminal_width": HELP_WIDTH,
+        "max_content_width": HELP_WIDTH,
+    },
 )
 
 
 @app.callback()
 def global_options(
     config: Annotated[
-        str, typer.Option("--config", "-C", help="The images.toml to use.", show_default=True)
+        str,
+        typer.Option(
+            "--config", "-C", metavar="PATH", help="The images.toml to use.", show_default=True
+        ),
     ] = "images.toml",
     json: Annotated[bool, typer.Option("--json", help="Results as JSON on stdout.")] = False,
     verbose: Annotated[

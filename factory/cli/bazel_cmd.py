@@ -15,6 +15,7 @@ from factory.util import console
 bazel_app = typer.Typer(
     name="bazel",
     help="The Bazel workspace: keep its platforms, constraints and flags in step with the table.",
+    short_help="Keep the Bazel workspace's platforms, constraints and flags in step.",
     no_args_is_help=True,
 )
 app.add_typer(bazel_app)
@@ -30,6 +31,7 @@ def sync_command(
         Path | None,
         typer.Option(
             "--workspace",
+            metavar="DIR",
             help="The Bazel workspace (default: [workspace] path of images.toml).",
             show_default=False,
         ),

@@ -9,6 +9,15 @@ from typing import Annotated, Any
 import typer
 
 from factory.cli.app import app, load_config, parse_profile
+from factory.cli.options import (
+    CompilationModeOption,
+    ImageOption,
+    InsecureOption,
+    RecompileDeprecated,
+    RecompileOption,
+    TargetOption,
+)
+from factory.cli.render import size as _size
 from factory.distribution.push import PushResult, push_layout
 from factory.distribution.referrers import Attached
 from factory.engine.local_registry import ensure_local_registry
@@ -25,23 +34,10 @@ from factory.util import console
 RESULT_SCHEMA = "factory.image/v1"
 
 
-@app.command("image")
+@app.command("image", short_help="Build, validate and assemble the images, then load or push them.")
 def image_command(
-    target: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--target",
-            "-t",
-            metavar="TARGET",
-            help="Targets to pack (names, `all`, globs, OCI platforms); default: each image's.",
-        ),
-    ] = None,
-    image: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--image", metavar="NAME", help="Only these images of images.toml (repeatable)."
-        ),
-    ] = None,
+    target: TargetOption = None,
+    image: ImageOption = None,
     tag: Annotated[
         list[str] | None,
         typer.Option(
@@ -77,13 +73,7 @@ def image_command(
         bool,
         typer.Option("--push", help="Push each layout to its repository (index tags last)."),
     ] = False,
-    insecure: Annotated[
-        bool,
-        typer.Option(
-            "--insecure",
-            help="Allow plain HTTP to a registry that is not on a loopback address.",
-        ),
-    ] = False,
+    insecure: InsecureOption = False,
     sbom: Annotated[
         bool,
         typer.Option("--sbom/--no-sbom", help="With --push: attach an SPDX SBOM to each index."),
@@ -104,15 +94,9 @@ def image_command(
             "and `factory validate` left in dist/.",
         ),
     ] = False,
-    rebuild: Annotated[
-        bool, typer.Option("--rebuild", help="Compile every target again, even if up to date.")
-    ] = False,
-    compilation_mode: Annotated[
-        str | None,
-        typer.Option(
-            "--compilation-mode", "-c", help="opt | dbg | fastbuild (default: images.toml)."
-        ),
-    ] = None,
+    rebuild: RecompileOption = False,
+    _rebuild_deprecated: RecompileDeprecated = False,
+    compilation_mode: CompilationModeOption = None,
 ) -> None:
     """Build, validate and assemble one FROM-scratch image per target and one index per image.
 
@@ -223,7 +207,3 @@ def show_summary(
             console.result(f"  {p.repository}:{index.tag} = {index.reference}")
     for a in attached:
         console.result(f"  {a.artifact_type} {a.digest} refers to {a.subject} ({a.via})")
-
-
-def _size(size: int) -> str:
-    return f"{size / 1024:.1f} KiB" if size < 1 << 20 else f"{size / (1 << 20):.1f} MiB"

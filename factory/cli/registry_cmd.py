@@ -1,4 +1,4 @@
-"""`factory registry start|stop|status` (the local registry) and `factory inspect REF`."""
+"""`factory registry start|stop|status`: the local registry."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from factory.cli.app import app
-from factory.distribution import inspect as inspection
 from factory.engine import docker_engine as engine
 from factory.engine import local_registry
 from factory.util import console
@@ -19,7 +18,8 @@ registry_app = typer.Typer(
 app.add_typer(registry_app, name="registry")
 
 PortOption = Annotated[
-    int, typer.Option("--port", "-p", help="The port on 127.0.0.1.", min=1, max=65535)
+    int,
+    typer.Option("--port", "-p", metavar="PORT", help="The port on 127.0.0.1.", min=1, max=65535),
 ]
 
 
@@ -58,30 +58,3 @@ def stop(port: PortOption = local_registry.DEFAULT_PORT) -> None:
 def status() -> None:
     """The local registries factory manages: state, address, whether /v2/ answers."""
     _show(local_registry.statuses(engine.client()))
-
-
-def _size(n: int) -> str:
-    return f"{n / 1024:.1f} KiB" if n < 1 << 20 else f"{n / (1 << 20):.1f} MiB"
-
-
-@app.command("inspect")
-def inspect_command(
-    ref: Annotated[str, typer.Argument(help="host[:port]/repository[:tag|@digest]")],
-    insecure: Annotated[
-        bool, typer.Option("--insecure", help="Allow plain HTTP / unverified TLS (non-loopback).")
-    ] = False,
-) -> None:
-    """Show what a registry serves for REF: the index's platforms, digests and sizes."""
-    found = inspection.inspect(ref, insecure=insecure)
-    if console.options().json:
-        console.result_json(found.to_json())
-        return
-    kind = "index" if found.is_index else "manifest"
-    console.result(f"{found.reference}  ({kind}, {found.size} bytes)")
-    console.table(
-        ["platform", "digest", "manifest", "image"],
-        [
-            [e.platform or "-", e.digest, f"{e.manifest_size} B", _size(e.image_size)]
-            for e in found.entries
-        ],
-    )

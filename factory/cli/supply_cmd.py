@@ -12,16 +12,9 @@ from typing import Annotated
 import typer
 
 from factory.cli.app import app
+from factory.cli.options import InsecureOption, ReferenceArgument
 from factory.publish import signing, supply
 from factory.util import console
-
-ReferenceArgument = Annotated[
-    str, typer.Argument(metavar="REF", help="host/repository:tag or host/repository@sha256:...")
-]
-InsecureOption = Annotated[
-    bool,
-    typer.Option("--insecure", help="Allow plain HTTP to a registry that is not on loopback."),
-]
 
 
 @app.command("keygen")

@@ -7,6 +7,7 @@ from typing import Annotated, get_args
 import typer
 
 from factory.cli.app import app, load_config
+from factory.cli.options import CompilationModeOption, ImageOption, TargetOption
 from factory.errors import UsageError, ValidationError
 from factory.model import targets as target_table
 from factory.model.config import Profile
@@ -18,27 +19,9 @@ _PROFILES: dict[str, Profile] = {p: p for p in get_args(Profile)}
 
 @app.command("validate")
 def validate_command(
-    target: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--target",
-            "-t",
-            help="Targets to validate (names, `all`, globs, OCI platforms); default: each image's.",
-        ),
-    ] = None,
-    image: Annotated[
-        list[str] | None,
-        typer.Option("--image", help="Only these images of images.toml (repeatable)."),
-    ] = None,
-    compilation_mode: Annotated[
-        str | None,
-        typer.Option(
-            "--compilation-mode",
-            "-c",
-            help="The mode the binaries were built with, as given to `factory build -c` "
-            "(opt | dbg | fastbuild; default: images.toml). Only opt must be stripped.",
-        ),
-    ] = None,
+    target: TargetOption = None,
+    image: ImageOption = None,
+    compilation_mode: CompilationModeOption = None,
     qemu_image: Annotated[
         str | None,
         typer.Option(

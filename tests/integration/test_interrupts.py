@@ -148,7 +148,7 @@ def test_an_interrupt_leaves_nothing_behind(
     before = _containers()
     args: list[str] = []
     if stage in ("build", "builder"):
-        args = ["--rebuild"]  # enough work after the marker for the signal to land mid-run
+        args = ["--recompile"]  # enough work after the marker for the signal to land mid-run
     if stage == "validate":
         (dist / "report.json").unlink(missing_ok=True)
     proc = _factory(project, *args)
@@ -177,7 +177,7 @@ def test_the_next_run_succeeds(project: Path) -> None:
 
 
 def test_two_runs_at_once_wait_for_each_other(project: Path) -> None:
-    first = _factory(project, "--rebuild")
+    first = _factory(project, "--recompile")
     _wait_for(first, "build: hello-world")
     second = _factory(project)
     _, second_err = second.communicate(timeout=1800)
