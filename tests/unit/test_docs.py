@@ -148,3 +148,16 @@ def test_the_readme_test_command_is_what_ci_runs() -> None:
     assert commands == ["uv run factory image --push", "uv run pytest"]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert "uv run pytest" in (line.strip() for line in ci), ".ci/run does not run uv run pytest"
+
+
+def test_the_layout_table_names_modules_that_exist() -> None:
+    """Each row of development.md's layout table names its folder, then modules of that folder."""
+    missing = []
+    for row in (DOCS / "development.md").read_text(encoding="utf-8").splitlines():
+        folder = re.match(r"^\| `(factory/\w+/)` \|", row)
+        if folder is None:
+            continue
+        for module in re.findall(r"`(\w+\.(?:py|json))`", row):
+            if not (ROOT / folder.group(1) / module).is_file():
+                missing.append(folder.group(1) + module)
+    assert not missing, f"docs/development.md's layout names modules that do not exist: {missing}"
