@@ -211,16 +211,9 @@ def stream_build(
                     hint=messages.hint,
                 )
             for line in str(chunk.get("stream", "")).splitlines():
-                if not line.strip():
-                    continue
-                recent.append(line)
-                if step := _STEP_IMAGE.match(line):
-                    committed.append(step.group(1))
-                if line.startswith("Step "):
-                    more = "…" if len(line) > 110 else ""
-                    progress(f"{messages.step_prefix}: {line[:110]}{more}")
-                else:
-                    detail(line)
+                if line.strip():
+                    recent.append(line)
+                    _show(line, committed, messages, progress, detail)
     except (docker.errors.DockerException, requests.RequestException) as exc:
         _remove_unfinished(engine, committed)
         raise EngineError(
@@ -230,6 +223,19 @@ def stream_build(
     except BaseException:
         _remove_unfinished(engine, committed)
         raise
+
+
+def _show(
+    line: str, committed: list[str], messages: Messages, progress: Progress, detail: Progress
+) -> None:
+    """One line of the build's output: a step to progress, the rest to detail."""
+    if step := _STEP_IMAGE.match(line):
+        committed.append(step.group(1))
+    if line.startswith("Step "):
+        more = "…" if len(line) > 110 else ""
+        progress(f"{messages.step_prefix}: {line[:110]}{more}")
+    else:
+        detail(line)
 
 
 def _untagged(engine: docker.DockerClient, image_id: str) -> bool:
