@@ -18,20 +18,20 @@ from typing import Final
 import docker
 
 from factory import resources
-from factory.engine.builder import (
-    BuilderImage,
-    Sink,
-    content_hash,
-    find_image,
-    load_context,
-    stream_build,
-)
+from factory.engine import images
+from factory.engine.builder import BuilderImage
 from factory.engine.docker_engine import labels
 from factory.errors import EngineError
 from factory.util import console
+from factory.util.console import Progress
 
 REPOSITORY: Final = "factory-builder-bazel"
 DOCKERFILE: Final = resources.dockerfile("bazel")
+MESSAGES: Final = images.Messages(
+    what="Bazel stage",
+    hint="Read the output above (-v shows all of it), fix it and run the build again.",
+    step_prefix="bazel",
+)
 
 
 PASSED_THROUGH: Final = ("GOPROXY", "BAZELISK_BASE_URL")
@@ -64,28 +64,29 @@ def ensure_bazel_stage(
     *,
     bazel_version: str,
     dockerfile: Path = DOCKERFILE,
-    progress: Sink = console.info,
-    detail: Sink = console.detail,
+    progress: Progress = console.info,
+    detail: Progress = console.detail,
     environ: Mapping[str, str] = os.environ,
 ) -> BuilderImage:
     """The Bazel stage for this builder and Bazel version: reused if present, else built."""
-    context = load_context(dockerfile)
+    context = images.load_context(dockerfile)
     args = build_arguments(builder, bazel_version, environ)
-    content = content_hash(context, args, builder.id)
-    tag = f"{REPOSITORY}:{content}"
-    found = find_image(engine, tag)
+    content = images.content_hash(context, args, builder.id)
+    tag = images.tag_for(REPOSITORY, content)
+    found = images.find(engine, tag)
     if found is not None:
-        progress(f"bazel: reusing {tag} (Bazel {found.label('bazel')})")
-        return found
+        reused = BuilderImage.of(found)
+        progress(f"bazel: reusing {tag} (Bazel {reused.label('bazel')})")
+        return reused
     progress(f"bazel: building {tag}: {builder.tag} + bazelisk + Bazel {bazel_version}")
     try:
-        stream_build(
+        built = images.build(
             engine,
             context,
             tag=tag,
             buildargs=args,
             image_labels=labels(**{"builder.hash": content, "builder.base": builder.tag}),
-            nocache=False,
+            messages=MESSAGES,
             progress=progress,
             detail=detail,
         )
@@ -97,8 +98,5 @@ def ensure_bazel_stage(
             "or --build-arg GOPROXY) and bazelisk downloads Bazel (it needs Bazel's release "
             "server, or BAZELISK_BASE_URL). On a machine without internet neither works: use "
             'driver = "cargo" there (see the README, Bazel). -v shows the whole build log.',
-        ) from None
-    built = find_image(engine, tag)
-    if built is None:
-        raise EngineError(f"The engine reported success but has no image {tag}.")
-    return built
+        ) from err
+    return BuilderImage.of(built)

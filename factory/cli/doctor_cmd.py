@@ -28,7 +28,7 @@ def doctor_command(
     """Check the Docker engine, disk space, binfmt_misc, bootstrap tools and the registry."""
     if fix:
         _fix_binfmt()
-    findings: list[doctor.Finding] = []
+    findings: list[doctor.Check] = []
     engine_finding, root = doctor.check_engine()
     findings.append(engine_finding)
     findings.append(doctor.check_disk(Path(root) if root else Path.cwd()))
@@ -39,8 +39,8 @@ def doctor_command(
         config = cfg.load(Path(console.options().config))
     except FactoryError as err:
         findings.append(
-            doctor.Finding(
-                check="images.toml",
+            doctor.Check(
+                name="images.toml",
                 status=doctor.Status.WARN,
                 detail=err.message,
                 fix="Fix images.toml.",
@@ -59,9 +59,9 @@ def doctor_command(
     else:
         console.table(
             ["check", "status", "detail", "fix"],
-            [[f.check, f.status.value, f.detail, f.fix] for f in findings],
+            [[f.name, f.status.value, f.detail, f.fix] for f in findings],
         )
-    failed = [f.check for f in findings if f.status is doctor.Status.FAIL]
+    failed = [f.name for f in findings if f.status is doctor.Status.FAIL]
     if failed:
         raise DoctorError(f"Required: {', '.join(failed)}.", hint="Apply the fixes shown above.")
 

@@ -143,7 +143,7 @@ def _fix_from_host(engine: docker.DockerClient, image: str, arches: Sequence[Arc
             f"Registering QEMU in binfmt_misc failed: {detail}.",
             hint="Run as root on a host whose kernel has binfmt_misc, or install Debian's "
             "qemu-user-binfmt on the host instead.",
-        ) from None
+        ) from err
 
 
 def copy_from_image(engine: docker.DockerClient, image: str, path: str, destination: Path) -> None:
@@ -169,4 +169,4 @@ def _fix_in_container(engine: docker.DockerClient, image: str, arches: Sequence[
                 f"Registering QEMU in binfmt_misc failed: {err.stderr.strip()[-2000:]}",
                 hint="The engine must allow privileged containers; or install Debian's "
                 "qemu-user-binfmt on the host instead.",
-            ) from None
+            ) from err

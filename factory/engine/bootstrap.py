@@ -34,6 +34,7 @@ import docker.errors
 from factory.engine.docker_engine import LABEL as MANAGED_LABEL
 from factory.errors import EngineError
 from factory.util import console
+from factory.util.console import Progress
 
 BOOTSTRAP_NAMESPACE: Final = "factory-bootstrap"
 BOOTSTRAP_LABEL: Final = "org.factory.bootstrap"
@@ -49,7 +50,6 @@ _DEBIAN_REPOSITORIES: Final = frozenset({"debian", "library/debian", "docker.io/
 _CHUNK: Final = 1 << 20
 
 Tool = Literal["mmdebstrap", "debootstrap"]
-Log = Callable[[str], None]
 
 
 class BootstrapError(EngineError):
@@ -196,7 +196,7 @@ def bootstrap(
     base: BaseRef,
     *,
     tool: Tool | None = None,
-    log: Log = console.info,
+    log: Progress = console.info,
 ) -> str:
     """Make ``base`` from Debian packages and import it; returns the new image's tag."""
     chosen = tool or find_tool()
@@ -231,7 +231,7 @@ def resolve_base(
     reference: str,
     *,
     pull: Callable[[docker.DockerClient, str], bool] = _try_pull,
-    log: Log = console.info,
+    log: Progress = console.info,
 ) -> str:
     """The image reference to build ``FROM`` for ``reference``: local, pulled or bootstrapped."""
     if _image_exists(client, reference):

@@ -109,7 +109,7 @@ def clean(engine: docker.DockerClient, *, images: bool = True, force: bool = Fal
         raise EngineError(
             f"The engine failed during `factory clean`: {exc}.",
             hint="Check that the engine runs (docker info) and retry.",
-        ) from None
+        ) from exc
     return CleanReport(
         containers=removed["containers"],
         volumes=removed["volumes"],

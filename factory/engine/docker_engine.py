@@ -17,7 +17,7 @@ import socket
 import tarfile
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -28,6 +28,7 @@ import docker.errors
 import requests
 
 from factory.errors import EngineError, FactoryError
+from factory.util.console import Progress
 
 LABEL = "org.factory.managed"
 """Every image, container and volume factory creates carries this label (value "true")."""
@@ -79,8 +80,6 @@ def sweep_orphans(engine: docker.DockerClient, *, force: bool = False) -> int:
 
 MIN_API_VERSION = (1, 41)
 
-Sink = Callable[[str], None]
-
 
 def client() -> docker.DockerClient:
     """A client for the engine that DOCKER_HOST (or the default socket) names."""
@@ -92,7 +91,7 @@ def client() -> docker.DockerClient:
             f"The Docker engine does not answer ({err}).",
             hint="Start it (e.g. `sudo systemctl start docker`), or point DOCKER_HOST at a "
             "running engine, and check that this user may use its socket.",
-        ) from None
+        ) from err
     return engine
 
 
@@ -173,7 +172,7 @@ class Container:
         *,
         environment: Mapping[str, str] | None = None,
         workdir: str | None = None,
-        on_output: Sink | None = None,
+        on_output: Progress | None = None,
         check: bool = True,
         what: str | None = None,
     ) -> ExecResult:
@@ -196,7 +195,7 @@ class Container:
             raise EngineError(
                 f"The engine failed while running `{' '.join(argv)}` in {self.name}: {exc}.",
                 hint="Check that the engine is still running (docker info) and retry.",
-            ) from None
+            ) from exc
         result = ExecResult(exit_code=code, stdout=out, stderr=err)
         if check and code != 0:
             label = what or " ".join(argv)
@@ -220,7 +219,7 @@ class Container:
             raise EngineError(
                 f"Could not copy {path} out of {self.name}: {exc}.",
                 hint="Check free disk space and that the engine is running, then retry.",
-            ) from None
+            ) from exc
         with tarfile.open(fileobj=buffer) as archive:
             member = archive.getmember(PurePosixPath(path).name)
             source = archive.extractfile(member)
@@ -240,7 +239,7 @@ class Container:
         return destination
 
 
-def _collect(stream: Any, on_output: Sink | None) -> tuple[str, str]:
+def _collect(stream: Any, on_output: Progress | None) -> tuple[str, str]:
     out: list[bytes] = []
     err: list[bytes] = []
     pending = {1: b"", 2: b""}
@@ -338,11 +337,11 @@ def _container(
                 detach=True,
             )
             created.start()
-        except docker.errors.ImageNotFound:
+        except docker.errors.ImageNotFound as exc:
             raise EngineError(
                 f"The image {spec.image} is not in the engine.",
                 hint="Build the builder first: `factory builder`.",
-            ) from None
+            ) from exc
         except (docker.errors.DockerException, requests.RequestException) as exc:
             explanation = getattr(exc, "explanation", None) or exc
             raise EngineError(
@@ -350,7 +349,7 @@ def _container(
                 f"{explanation}.",
                 hint="Check the engine's free disk space (docker system df) and that the "
                 "mounted paths exist, then retry.",
-            ) from None
+            ) from exc
         yield Container(engine, created, spec)
     finally:
         if created is not None and not keep:

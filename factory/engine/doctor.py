@@ -1,4 +1,4 @@
-"""`factory doctor`: what this host has and lacks, each finding with its fix."""
+"""`factory doctor`: what this host has and lacks, each check with its status and fix."""
 
 from __future__ import annotations
 
@@ -27,28 +27,30 @@ class Status(Enum):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Finding:
-    check: str
+class Check:
+    """The outcome of one check of the host (the engine, disk space, binfmt_misc, ...)."""
+
+    name: str
     status: Status
     detail: str
     fix: str = ""
 
     def to_json(self) -> dict[str, str]:
         return {
-            "check": self.check,
+            "check": self.name,
             "status": self.status.value,
             "detail": self.detail,
             "fix": self.fix,
         }
 
 
-def check_engine() -> tuple[Finding, str | None]:
+def check_engine() -> tuple[Check, str | None]:
     """The engine's reachability and version; returns its data root when known."""
     try:
         engine = engine_mod.client()
     except FactoryError as err:
-        return Finding(
-            check="docker engine", status=Status.FAIL, detail=err.message, fix=err.hint or ""
+        return Check(
+            name="docker engine", status=Status.FAIL, detail=err.message, fix=err.hint or ""
         ), None
     version = engine.version()
     api = engine_mod.api_version(engine)
@@ -59,43 +61,43 @@ def check_engine() -> tuple[Finding, str | None]:
     root = str(engine.info().get("DockerRootDir") or "") or None
     if api < engine_mod.MIN_API_VERSION:
         need = ".".join(map(str, engine_mod.MIN_API_VERSION))
-        return Finding(
-            check="docker engine",
+        return Check(
+            name="docker engine",
             status=Status.FAIL,
             detail=f"{detail}: API older than {need}",
             fix="Upgrade the Docker engine to 20.10 or newer.",
         ), root
-    return Finding(check="docker engine", status=Status.OK, detail=detail), root
+    return Check(name="docker engine", status=Status.OK, detail=detail), root
 
 
-def check_disk(path: Path) -> Finding:
+def check_disk(path: Path) -> Check:
     while not path.exists():
         path = path.parent
     free = shutil.disk_usage(path).free
     detail = f"{free / 1024**3:.1f} GiB free at {path}"
     if free < CRITICAL_FREE_BYTES:
-        return Finding(
-            check="disk space",
+        return Check(
+            name="disk space",
             status=Status.FAIL,
             detail=detail,
             fix="Free disk space (`factory clean`, `docker system prune`): the builder "
             "needs about 6 GiB.",
         )
     if free < MIN_FREE_BYTES:
-        return Finding(
-            check="disk space",
+        return Check(
+            name="disk space",
             status=Status.WARN,
             detail=detail,
             fix="Free disk space: builds of all targets want 10 GiB.",
         )
-    return Finding(check="disk space", status=Status.OK, detail=detail)
+    return Check(name="disk space", status=Status.OK, detail=detail)
 
 
-def check_binfmt(root: Path = BINFMT) -> Finding:
+def check_binfmt(root: Path = BINFMT) -> Check:
     """Whether foreign-architecture containers (docker run --platform linux/arm64) can run."""
     if not (root / "status").exists():
-        return Finding(
-            check="binfmt_misc",
+        return Check(
+            name="binfmt_misc",
             status=Status.WARN,
             detail="binfmt_misc is not mounted: foreign-architecture containers "
             "cannot run (builds do not need it)",
@@ -104,27 +106,27 @@ def check_binfmt(root: Path = BINFMT) -> Finding:
     entries = {p.name for p in root.iterdir() if p.name not in {"status", "register"}}
     emulators = sorted(e for e in entries if "aarch64" in e or "x86_64" in e)
     if not emulators:
-        return Finding(
-            check="binfmt_misc",
+        return Check(
+            name="binfmt_misc",
             status=Status.WARN,
             detail="no QEMU handler registered: `docker run` of another "
             "architecture's image fails (builds do not need it)",
             fix="`factory doctor --fix`, or install Debian's qemu-user-binfmt on the host.",
         )
-    return Finding(check="binfmt_misc", status=Status.OK, detail=", ".join(emulators))
+    return Check(name="binfmt_misc", status=Status.OK, detail=", ".join(emulators))
 
 
-def check_bootstrap_tools(base_present: bool) -> Finding:
+def check_bootstrap_tools(base_present: bool) -> Check:
     tools = [t for t in ("mmdebstrap", "debootstrap") if shutil.which(t)]
     if tools:
-        return Finding(
-            check="base bootstrap",
+        return Check(
+            name="base bootstrap",
             status=Status.OK,
             detail=f"{', '.join(tools)} available to bootstrap the base image",
         )
     status = Status.WARN if base_present else Status.FAIL
-    return Finding(
-        check="base bootstrap",
+    return Check(
+        name="base bootstrap",
         status=status,
         detail="neither mmdebstrap nor debootstrap is installed: when the base image "
         "cannot be pulled, it cannot be made",
@@ -132,7 +134,7 @@ def check_bootstrap_tools(base_present: bool) -> Finding:
     )
 
 
-def check_registry(repository: str, timeout: float = 5.0) -> Finding:
+def check_registry(repository: str, timeout: float = 5.0) -> Check:
     host = repository.split("/", 1)[0]
     loopback = is_loopback(host)
     schemes = ["http"] if loopback else ["https", "http"]
@@ -143,18 +145,18 @@ def check_registry(repository: str, timeout: float = 5.0) -> Finding:
             continue
         if response.status_code in (200, 401):
             auth = " (needs credentials)" if response.status_code == 401 else ""
-            return Finding(
-                check="registry", status=Status.OK, detail=f"{scheme}://{host}/v2/ answers{auth}"
+            return Check(
+                name="registry", status=Status.OK, detail=f"{scheme}://{host}/v2/ answers{auth}"
             )
     if loopback:
-        return Finding(
-            check="registry",
+        return Check(
+            name="registry",
             status=Status.WARN,
             detail=f"nothing answers at {host}",
             fix="`factory image --push` starts a local registry there when needed.",
         )
-    return Finding(
-        check="registry",
+    return Check(
+        name="registry",
         status=Status.FAIL,
         detail=f"{host} does not answer",
         fix="Check the registry address in images.toml ([registry].repository) and the network.",

@@ -23,11 +23,12 @@ import requests
 from factory import resources
 from factory.distribution import reference
 from factory.distribution.transport import is_loopback
-from factory.engine import builder
+from factory.engine import images
 from factory.engine.bootstrap import resolve_base
 from factory.engine.docker_engine import LABEL, ensure_volume, labels
 from factory.errors import EngineError
 from factory.util import console
+from factory.util.console import Progress
 
 DOCKERFILE: Final = resources.dockerfile("registry")
 BASE: Final = "debian:trixie-slim"
@@ -39,8 +40,12 @@ DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 5000
 DATA_DIR: Final = "/var/lib/registry"
 START_TIMEOUT: Final = 30.0
-
-Log = Callable[[str], None]
+MESSAGES: Final = images.Messages(
+    what="registry",
+    hint="A failing apt-get usually means Debian's mirror is unreachable from containers; fix "
+    "that and run `factory registry start` again.",
+    step_prefix="registry",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,44 +85,26 @@ def answers(address: str, *, timeout: float = 2.0) -> bool:
     return response.status_code in (200, 401)
 
 
-def ensure_image(engine: docker.DockerClient, *, log: Log = console.info) -> str:
+def ensure_image(engine: docker.DockerClient, *, log: Progress = console.info) -> str:
     """The registry image's tag: reused when present, else built on the bootstrapped base."""
-    context = builder.load_context(DOCKERFILE)
+    context = images.load_context(DOCKERFILE)
     base = resolve_base(engine, BASE, log=log)
     base_id = str(engine.images.get(base).id)
     buildargs = {"BASE": base}
-    tag = f"{REPOSITORY}:{builder.content_hash(context, buildargs, base_id)}"
-    with contextlib.suppress(docker.errors.ImageNotFound):
-        engine.images.get(tag)
+    tag = images.tag_for(REPOSITORY, images.content_hash(context, buildargs, base_id))
+    if images.find(engine, tag) is not None:
         return tag
     log(f"registry: building {tag} from {base} (Debian's docker-registry package)")
-    lines: list[str] = []
-    try:
-        for chunk in engine.api.build(
-            fileobj=context.tar(),
-            custom_context=True,
-            dockerfile=context.dockerfile,
-            tag=tag,
-            buildargs=buildargs,
-            labels=labels(role=ROLE),
-            rm=True,
-            forcerm=True,
-            pull=False,
-            decode=True,
-        ):
-            lines += str(chunk.get("stream", "")).splitlines()
-            if "error" in chunk:
-                raise EngineError(
-                    f"Building the registry image {tag} failed: {str(chunk['error']).strip()}\n"
-                    + "\n".join(lines[-30:]),
-                    hint="A failing apt-get usually means Debian's mirror is unreachable from "
-                    "containers; fix that and run `factory registry start` again.",
-                )
-    except (docker.errors.DockerException, requests.RequestException) as exc:
-        raise EngineError(
-            f"The engine failed while building the registry image {tag}: {exc}.",
-            hint="Check the engine (docker info) and its free disk space, then retry.",
-        ) from None
+    images.build(
+        engine,
+        context,
+        tag=tag,
+        buildargs=buildargs,
+        image_labels=labels(role=ROLE),
+        messages=MESSAGES,
+        progress=console.detail,
+        detail=console.detail,
+    )
     return tag
 
 
@@ -139,7 +126,7 @@ def start(
     *,
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
-    log: Log = console.info,
+    log: Progress = console.info,
 ) -> Status:
     """Start (or keep) the local registry on `host:port` and wait until it answers."""
     image = ensure_image(engine, log=log)
@@ -170,7 +157,7 @@ def start(
             f"{exc.explanation or exc}.",
             hint=f"Free port {port} (another registry or program listens there), or push to "
             "another loopback port.",
-        ) from None
+        ) from exc
     deadline = time.monotonic() + START_TIMEOUT
     while not answers(address, timeout=1.0):
         container.reload()
@@ -236,7 +223,7 @@ def ensure_local_registry(
     repository: str,
     *,
     engine_factory: Callable[[], docker.DockerClient] | None = None,
-    log: Log = console.info,
+    log: Progress = console.info,
 ) -> bool:
     """Before a push to a loopback repository where nothing answers: start the local registry.
 

@@ -3,13 +3,15 @@
 The time stamps every layer entry, config and annotation, so it must not change between two
 assemblies of the same inputs: it is SOURCE_DATE_EPOCH when set, else the commit time of the last
 git commit that touched the workspace (HEAD's when none did), else the Unix epoch (0). The
-revision is that same commit.
+revision is that same commit. The source is a URL or nothing: never a path of the build machine,
+so two clones of one commit annotate their images alike.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import re
 import subprocess
 import tomllib
 import urllib.parse
@@ -48,12 +50,12 @@ def collect(
     revision, _ = last_commit(workspace)
     created, created_from = build_epoch(workspace, environ=environ)
     package_table = cargo_package(workspace, package)
-    source = _without_credentials(_git(workspace, "remote", "get-url", "origin"))
+    source = source_url(_git(workspace, "remote", "get-url", "origin"))
     return Provenance(
         created=created,
         created_from=created_from,
         revision=revision,
-        source=source or package_table.get("repository"),
+        source=source or source_url(package_table.get("repository")),
         version=package_table.get("version"),
     )
 
@@ -153,12 +155,35 @@ def _git(workspace: Path, *args: str) -> str | None:
     return out if proc.returncode == 0 and out else None
 
 
-def _without_credentials(url: str | None) -> str | None:
-    """A remote URL fit for an annotation: no user name or password."""
-    if not url:
+_SCP_LIKE = re.compile(r"^(?:[^@/:]+@)?(?P<host>[A-Za-z0-9][A-Za-z0-9.-]*):(?P<path>[^/].*)$")
+_SSH_SCHEMES = frozenset({"ssh", "git+ssh", "ssh+git"})
+
+
+def source_url(remote: str | None) -> str | None:
+    """A git remote (or a Cargo `repository`) as an annotation may publish it, else None.
+
+    `git@host:org/repo.git` and `ssh://git@host/org/repo.git` become `https://host/org/repo`;
+    an http(s) URL is kept without the user name and password in it; anything else (a path of
+    this machine, `file://`, another scheme) is not a URL a reader can open, and is dropped.
+    """
+    if not remote:
         return None
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme and parts.netloc and "@" in parts.netloc:
-        host = parts.netloc.rsplit("@", 1)[1]
+    text = remote.strip()
+    scp = _SCP_LIKE.match(text)
+    if scp is not None and "://" not in text:
+        return _https(scp.group("host"), scp.group("path"))
+    parts = urllib.parse.urlsplit(text)
+    if not parts.hostname:
+        return None
+    if parts.scheme in _SSH_SCHEMES:
+        return _https(parts.hostname, parts.path)
+    if parts.scheme in ("http", "https"):
+        host = parts.netloc.rsplit("@", 1)[-1]
         return urllib.parse.urlunsplit(parts._replace(netloc=host))
-    return url
+    return None
+
+
+def _https(host: str, path: str) -> str | None:
+    """The web address of a repository reached over ssh: https, no `.git`, no user, no port."""
+    repository = path.strip("/").removesuffix(".git").rstrip("/")
+    return f"https://{host}/{repository}" if repository else None

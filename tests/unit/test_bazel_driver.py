@@ -12,8 +12,9 @@ import pytest
 
 from factory.build import bazel
 from factory.build import bazel_stage as bazel_image
-from factory.engine.builder import BuilderImage, content_hash, load_context
+from factory.engine.builder import BuilderImage
 from factory.engine.docker_engine import CommandError, ExecResult
+from factory.engine.images import content_hash, load_context
 from factory.errors import BuildError, EngineError, UsageError
 from factory.model import targets as target_table
 from factory.model.config import BazelConfig, ImageConfig

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from factory.engine import builder
+from factory.engine import builder, images
 from factory.errors import UsageError
 from factory.model.config import DEFAULT_DOCKERFILE
 
@@ -26,7 +26,7 @@ def _context(tmp_path: Path, script: str = "echo hi\n") -> Path:
 
 
 def test_context_holds_the_dockerfile_and_its_directory_only(tmp_path: Path) -> None:
-    context = builder.load_context(_context(tmp_path))
+    context = images.load_context(_context(tmp_path))
     assert [(name, mode) for name, mode, _ in context.files] == [
         ("builder.Dockerfile", 0o644),
         ("builder/setup.sh", 0o755),
@@ -37,31 +37,31 @@ def test_context_holds_the_dockerfile_and_its_directory_only(tmp_path: Path) -> 
 
 
 def test_tar_is_deterministic(tmp_path: Path) -> None:
-    context = builder.load_context(_context(tmp_path))
+    context = images.load_context(_context(tmp_path))
     assert context.tar().getvalue() == context.tar().getvalue()
 
 
 def test_hash_is_stable_and_tracks_every_input(tmp_path: Path) -> None:
     dockerfile = _context(tmp_path)
     args = {"BASE": "factory-bootstrap/debian:trixie-slim"}
-    first = builder.content_hash(builder.load_context(dockerfile), args, "sha256:aa")
-    assert first == builder.content_hash(builder.load_context(dockerfile), args, "sha256:aa")
+    first = images.content_hash(images.load_context(dockerfile), args, "sha256:aa")
+    assert first == images.content_hash(images.load_context(dockerfile), args, "sha256:aa")
     assert len(first) == 16
-    assert builder.tag_for(first) == f"factory-builder:{first}"
+    assert images.tag_for(builder.REPOSITORY, first) == f"factory-builder:{first}"
     # An unrelated Dockerfile beside it changes nothing.
     (tmp_path / "registry.Dockerfile").write_text("FROM scratch\nLABEL x=y\n")
-    assert first == builder.content_hash(builder.load_context(dockerfile), args, "sha256:aa")
+    assert first == images.content_hash(images.load_context(dockerfile), args, "sha256:aa")
     # The base image's id, a build argument, a context file: each changes the tag.
-    assert first != builder.content_hash(builder.load_context(dockerfile), args, "sha256:bb")
+    assert first != images.content_hash(images.load_context(dockerfile), args, "sha256:bb")
     other_args = {"BASE": "debian:trixie-slim"}
-    assert first != builder.content_hash(builder.load_context(dockerfile), other_args, "sha256:aa")
+    assert first != images.content_hash(images.load_context(dockerfile), other_args, "sha256:aa")
     _context(tmp_path, script="echo changed\n")
-    assert first != builder.content_hash(builder.load_context(dockerfile), args, "sha256:aa")
+    assert first != images.content_hash(images.load_context(dockerfile), args, "sha256:aa")
 
 
 def test_missing_dockerfile_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="does not exist"):
-        builder.load_context(tmp_path / "nope.Dockerfile")
+        images.load_context(tmp_path / "nope.Dockerfile")
 
 
 def test_the_shipped_dockerfile_suits_the_legacy_builder() -> None:
@@ -73,7 +73,7 @@ def test_the_shipped_dockerfile_suits_the_legacy_builder() -> None:
     assert "dpkg --print-architecture" in text
     # No package mirror is written into the repository.
     assert "http://" not in text and "https://" not in text
-    names = [name for name, _, _ in builder.load_context(ROOT / DEFAULT_DOCKERFILE).files]
+    names = [name for name, _, _ in images.load_context(ROOT / DEFAULT_DOCKERFILE).files]
     assert "builder/setup-sysroots.sh" in names
     assert "builder/fortify-shim.c" in names
 
