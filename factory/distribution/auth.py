@@ -19,6 +19,7 @@ import base64
 import binascii
 import json
 import os
+import re
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -84,14 +85,14 @@ def load_config(path: Path) -> dict[str, Any]:
         raise RegistryError(
             f"Cannot read the Docker client configuration {path}: {err.strerror}.",
             hint="Fix its permissions, or point DOCKER_CONFIG at another directory.",
-        ) from None
+        ) from err
     try:
         document = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError as err:
         raise RegistryError(
             f"{path} is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg}).",
             hint="Fix the file (or log in again with `docker login`).",
-        ) from None
+        ) from err
     if not isinstance(document, dict):
         raise RegistryError(f"{path} must hold a JSON object.", hint="Fix or remove the file.")
     return document
@@ -101,11 +102,15 @@ def decode_auth(value: str, *, where: str) -> tuple[str, str]:
     """Split an `auths` entry's base64 `user:password`."""
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, UnicodeDecodeError) as err:
+        # A UnicodeDecodeError names a byte of the secret: the cause keeps only its reason.
+        cause = (
+            ValueError(f"not UTF-8: {err.reason}") if isinstance(err, UnicodeDecodeError) else err
+        )
         raise RegistryError(
             f"The `auth` value of {where} is not base64 of `user:password`.",
             hint="Log in again with `docker login`, or fix the entry.",
-        ) from None
+        ) from cause
     user, sep, password = decoded.partition(":")
     if not sep:
         raise RegistryError(
@@ -113,6 +118,14 @@ def decode_auth(value: str, *, where: str) -> tuple[str, str]:
             hint="Log in again with `docker login`, or fix the entry.",
         )
     return user, password
+
+
+_SECRET_FIELD = re.compile(r'("(?:Secret|Password|IdentityToken)"\s*:\s*)"(?:[^"\\]|\\.)*"?', re.I)
+
+
+def hide_secrets(text: str) -> str:
+    """``text`` (a credential helper's output) with the values of its secret fields hidden."""
+    return _SECRET_FIELD.sub(r'\1"<hidden>"', text)
 
 
 def run_helper(helper: str, server: str) -> Credentials | None:
@@ -127,19 +140,19 @@ def run_helper(helper: str, server: str) -> Credentials | None:
             timeout=HELPER_TIMEOUT,
             check=False,
         )
-    except FileNotFoundError:
+    except FileNotFoundError as err:
         raise RegistryError(
             f"The Docker configuration names the credential helper {helper!r}, but "
             f"{program} is not on PATH.",
             hint=f"Install {program}, or remove it from credsStore/credHelpers.",
-        ) from None
-    except subprocess.TimeoutExpired:
+        ) from err
+    except subprocess.TimeoutExpired as err:
         raise RegistryError(
             f"{program} did not answer within {HELPER_TIMEOUT:.0f} s for {server}.",
             hint="Unlock the credential store it uses (it may be waiting for a passphrase).",
-        ) from None
+        ) from err
     if done.returncode != 0:
-        said = (done.stdout + done.stderr).strip()
+        said = hide_secrets((done.stdout + done.stderr).strip())
         if "credentials not found" in said.lower():
             return None
         raise RegistryError(
@@ -149,12 +162,12 @@ def run_helper(helper: str, server: str) -> Credentials | None:
     try:
         answer = json.loads(done.stdout)
         username, secret = str(answer["Username"]), str(answer["Secret"])
-    except (json.JSONDecodeError, KeyError, TypeError):
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise RegistryError(
             f"{program} get answered for {server} with something other than "
             '{"Username": ..., "Secret": ...}.',
             hint="Check the helper's version, or log in again with `docker login`.",
-        ) from None
+        ) from err
     if username == "<token>":
         return Credentials(identity_token=secret, source=program)
     return Credentials(username=username, password=secret, source=program)

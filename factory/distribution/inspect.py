@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any, Final
 
 from factory.distribution import plan as push_plan
 from factory.distribution import reference
+from factory.distribution.media_types import INDEX_TYPES, MANIFEST_TYPES, sha256_digest
 from factory.distribution.transport import Transport, error_detail
 from factory.errors import RegistryError
 
-ACCEPT: Final = ", ".join(sorted(push_plan.INDEX_TYPES | push_plan.MANIFEST_TYPES))
+ACCEPT: Final = ", ".join(sorted(INDEX_TYPES | MANIFEST_TYPES))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,7 +47,7 @@ class Inspection:
 
     @property
     def is_index(self) -> bool:
-        return self.media_type in push_plan.INDEX_TYPES
+        return self.media_type in INDEX_TYPES
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -79,7 +79,7 @@ def _fetch(t: Transport, repository: str, target: str, ref: str) -> tuple[str, s
             hint="Check the reference and your access to the repository.",
         )
     data = response.content
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    digest = sha256_digest(data)
     media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
     return digest, media_type, data
 
@@ -125,10 +125,13 @@ def inspect(text: str, *, insecure: bool = False) -> Inspection:
             )
         try:
             document = json.loads(data)
-        except ValueError:
-            raise RegistryError(f"{ref} is not a JSON manifest.") from None
+        except ValueError as err:
+            raise RegistryError(
+                f"{ref} is not a JSON manifest.",
+                hint="Check the reference: it must name an image index or manifest.",
+            ) from err
         media_type = str(document.get("mediaType") or media_type)
-        if media_type in push_plan.INDEX_TYPES:
+        if media_type in INDEX_TYPES:
             entries = tuple(
                 _image(
                     t, ref.repository, str(m["digest"]), push_plan.platform_text(m.get("platform"))

@@ -9,27 +9,13 @@ and the index tags, which a push writes last.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
+from factory.distribution.media_types import INDEX_TYPES, MANIFEST_TYPES, REF_NAME, sha256_digest
 from factory.errors import RegistryError
-
-REF_NAME: Final = "org.opencontainers.image.ref.name"
-INDEX_TYPES: Final = frozenset(
-    {
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-    }
-)
-MANIFEST_TYPES: Final = frozenset(
-    {
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-    }
-)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,9 +82,9 @@ def _read(layout: Path, digest: str, media_type: str, platform: str | None = Non
     path = layout / "blobs" / algorithm / hexdigest
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise _fail(layout, f"blob {digest} is missing") from None
-    if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+    except FileNotFoundError as err:
+        raise _fail(layout, f"blob {digest} is missing") from err
+    if sha256_digest(data) != digest:
         raise _fail(layout, f"blob {digest} does not match its digest")
     return Document(digest=digest, media_type=media_type, data=data, platform=platform)
 
@@ -106,8 +92,8 @@ def _read(layout: Path, digest: str, media_type: str, platform: str | None = Non
 def _json(layout: Path, document: Document) -> dict[str, Any]:
     try:
         parsed = json.loads(document.data)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise _fail(layout, f"{document.digest} is not JSON") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise _fail(layout, f"{document.digest} is not JSON") from err
     if not isinstance(parsed, dict):
         raise _fail(layout, f"{document.digest} is not a JSON object")
     return parsed
@@ -124,14 +110,38 @@ def _descriptors(layout: Path, document: dict[str, Any], key: str) -> list[dict[
 
 def read(layout: Path) -> Plan:
     """The push plan of the layout at ``layout``."""
+    manifests, manifest_tags, index_tags = _documents(layout, _top_index(layout))
+    plan = Plan(
+        layout=layout,
+        blobs=_blobs(layout, manifests),
+        manifests=manifests,
+        manifest_tags=manifest_tags,
+        index_tags=index_tags,
+    )
+    _check_blobs(plan)
+    return plan
+
+
+def _top_index(layout: Path) -> dict[str, Any]:
+    """The layout's own index.json, after checking that it is a layout at all."""
     try:
         top = json.loads((layout / "index.json").read_bytes())
-    except FileNotFoundError:
-        raise _fail(layout, "it has no index.json") from None
+    except FileNotFoundError as err:
+        raise _fail(layout, "it has no index.json") from err
     except json.JSONDecodeError as err:
-        raise _fail(layout, f"index.json is not JSON ({err.msg})") from None
+        raise _fail(layout, f"index.json is not JSON ({err.msg})") from err
     if not (layout / "oci-layout").is_file():
         raise _fail(layout, "it has no oci-layout file")
+    if not isinstance(top, dict):
+        raise _fail(layout, "index.json is not a JSON object")
+    return top
+
+
+def _documents(
+    layout: Path, top: dict[str, Any]
+) -> tuple[tuple[Document, ...], tuple[Tagged, ...], tuple[Tagged, ...]]:
+    """The manifests (each once, an index's children in its order), the manifest tags and
+    the index tags that index.json lists."""
     manifests: dict[str, Document] = {}
     manifest_tags: list[Tagged] = []
     index_tags: list[Tagged] = []
@@ -140,15 +150,7 @@ def read(layout: Path) -> Plan:
         tag = (entry.get("annotations") or {}).get(REF_NAME)
         document = _read(layout, str(entry["digest"]), media_type)
         if media_type in INDEX_TYPES:
-            for child in _descriptors(layout, _json(layout, document), "manifests"):
-                child_type = str(child["mediaType"])
-                if child_type not in MANIFEST_TYPES:
-                    raise _fail(layout, f"index {document.digest} lists a {child_type}")
-                digest = str(child["digest"])
-                if digest not in manifests:
-                    manifests[digest] = _read(
-                        layout, digest, child_type, platform_text(child.get("platform"))
-                    )
+            _add_children(layout, document, manifests)
             if tag:
                 index_tags.append(Tagged(tag=tag, document=document))
         elif media_type in MANIFEST_TYPES:
@@ -159,8 +161,25 @@ def read(layout: Path) -> Plan:
             raise _fail(layout, f"index.json lists an unsupported {media_type}")
     if not manifests:
         raise _fail(layout, "index.json lists no image")
+    return tuple(manifests.values()), tuple(manifest_tags), tuple(index_tags)
+
+
+def _add_children(layout: Path, index: Document, manifests: dict[str, Document]) -> None:
+    """Read the manifests ``index`` lists into ``manifests`` (those not there yet)."""
+    for child in _descriptors(layout, _json(layout, index), "manifests"):
+        child_type = str(child["mediaType"])
+        if child_type not in MANIFEST_TYPES:
+            raise _fail(layout, f"index {index.digest} lists a {child_type}")
+        digest = str(child["digest"])
+        if digest not in manifests:
+            platform = platform_text(child.get("platform"))
+            manifests[digest] = _read(layout, digest, child_type, platform)
+
+
+def _blobs(layout: Path, manifests: tuple[Document, ...]) -> tuple[BlobRef, ...]:
+    """Every config and layer the manifests reference, each once, in manifest order."""
     blobs: dict[str, BlobRef] = {}
-    for manifest in manifests.values():
+    for manifest in manifests:
         parsed = _json(layout, manifest)
         config = parsed.get("config")
         listed = ([config] if isinstance(config, dict) else []) + _descriptors(
@@ -172,19 +191,16 @@ def read(layout: Path) -> Plan:
                 blobs[digest] = BlobRef(
                     digest=digest, size=int(item.get("size", 0)), media_type=str(item["mediaType"])
                 )
-    plan = Plan(
-        layout=layout,
-        blobs=tuple(blobs.values()),
-        manifests=tuple(manifests.values()),
-        manifest_tags=tuple(manifest_tags),
-        index_tags=tuple(index_tags),
-    )
+    return tuple(blobs.values())
+
+
+def _check_blobs(plan: Plan) -> None:
+    """Every blob of the plan is in the layout, with the size its descriptor gives."""
     for blob in plan.blobs:
         path = plan.blob_path(blob.digest)
         if not path.is_file():
-            raise _fail(layout, f"blob {blob.digest} is missing")
+            raise _fail(plan.layout, f"blob {blob.digest} is missing")
         if path.stat().st_size != blob.size:
             raise _fail(
-                layout, f"blob {blob.digest} has {path.stat().st_size} bytes, not {blob.size}"
+                plan.layout, f"blob {blob.digest} has {path.stat().st_size} bytes, not {blob.size}"
             )
-    return plan

@@ -12,25 +12,22 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Final
-from urllib.parse import urljoin
-
-import requests
 
 from factory.distribution import plan as push_plan
-from factory.distribution import reference
-from factory.distribution.plan import BlobRef, Document, Plan
-from factory.distribution.transport import RetryPolicy, Transport, error_detail
+from factory.distribution import reference, upload
+from factory.distribution.media_types import sha256_digest
+from factory.distribution.plan import Plan
+from factory.distribution.transport import RetryPolicy, Transport, refused
 from factory.errors import RegistryError
 from factory.util import console
 
 DEFAULT_CHUNK_SIZE: Final = 16 << 20
-Log = Callable[[str], None]
-Progress = Callable[[int, int], None]
+ByteProgress = Callable[[int, int], None]
+"""Called with (bytes of the layout's blobs now in the registry, bytes of all its blobs)."""
 
 _KNOWN_BLOBS: dict[str, dict[str, set[str]]] = {}
 """Per registry host, the repositories where this process has seen each blob (mount sources)."""
@@ -45,13 +42,7 @@ class PushedManifest:
     tags: tuple[str, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "digest": self.digest,
-            "size": self.size,
-            "media_type": self.media_type,
-            "platform": self.platform,
-            "tags": list(self.tags),
-        }
+        return {**asdict(self), "tags": list(self.tags)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,12 +54,7 @@ class PushedIndex:
     """`host/repository@sha256:…`: what to pull."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "tag": self.tag,
-            "digest": self.digest,
-            "size": self.size,
-            "reference": self.reference,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,6 +84,8 @@ class PushResult:
 
 @dataclass(kw_only=True)
 class _Tally:
+    """What a `Pusher` sent so far (mutable: counted as it goes)."""
+
     uploaded_bytes: int = 0
     uploaded: int = 0
     skipped: int = 0
@@ -105,52 +93,8 @@ class _Tally:
     manifest_bytes: int = 0
 
 
-Tally = _Tally
-"""What a push sent, for callers that push documents of their own (factory.referrers)."""
-
-
-_LOST_UPLOAD_CODES: Final = frozenset(
-    {"BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID", "DIGEST_INVALID", "SIZE_INVALID"}
-)
-
-
-class _UploadLost(Exception):
-    """The registry no longer has this upload as sent (cut short, or already committed)."""
-
-    def __init__(self, error: RegistryError) -> None:
-        super().__init__(error.message)
-        self.error = error
-
-
-def _check_upload(response: requests.Response, what: str, host: str, expected: int) -> None:
-    """Raise unless ``response`` has the ``expected`` status: `_UploadLost` when the registry
-    says the upload session is gone or its bytes do not add up, else a `RegistryError`."""
-    if response.status_code == expected:
-        return
-    error = _refused(response, what, host)
-    if response.status_code in (400, 404, 416) and any(
-        code in error.message for code in _LOST_UPLOAD_CODES
-    ):
-        raise _UploadLost(error)
-    raise error
-
-
-def _refused(response: requests.Response, what: str, host: str) -> RegistryError:
-    status = response.status_code
-    detail = error_detail(response)
-    if status == 403:
-        return RegistryError(
-            f"{host} denied {what} (HTTP 403: {detail}).",
-            hint="The account lacks push access to this repository: check its permissions.",
-        )
-    return RegistryError(
-        f"{host} refused {what} (HTTP {status}: {detail}).",
-        hint="Check the registry's logs and free space; run again with -v for each request.",
-    )
-
-
 class Pusher:
-    """Pushes to one repository over one transport."""
+    """Pushes blobs and manifests to one repository over one transport, counting what it sent."""
 
     def __init__(
         self,
@@ -159,7 +103,7 @@ class Pusher:
         *,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         mount_from: Sequence[str] = (),
-        log: Log,
+        log: console.Progress,
     ) -> None:
         self.t = transport
         self.repo = repository
@@ -167,6 +111,7 @@ class Pusher:
         self.log = log
         self.known = _KNOWN_BLOBS.setdefault(transport.host, {})
         self.mount_from = tuple(r for r in mount_from if r != repository)
+        self._tally = _Tally()
         transport.add_scope(repository, "pull", "push")
         for source in self.mount_from:
             transport.add_scope(source, "pull")
@@ -182,42 +127,41 @@ class Pusher:
             return True
         if response.status_code == 404:
             return False
-        raise _refused(response, f"a check of blob {digest} in {repository}", self.t.host)
+        raise refused(response, f"a check of blob {digest} in {repository}", self.t.host)
 
-    def push_blob(self, plan: Plan, blob: BlobRef, tally: _Tally) -> None:
-        if self.blob_exists(self.repo, blob.digest):
-            tally.skipped += 1
-            self.log(f"blob {blob.digest[:19]} already in {self.repo}")
-            self._remember(blob.digest, self.repo)
+    def push_blob(self, digest: str, size: int, source: BinaryIO) -> None:
+        """Make the blob ``digest`` (``size`` bytes, read from the seekable ``source``)
+        present in the repository: already there, mounted from a sibling, or uploaded."""
+        if self.blob_exists(self.repo, digest):
+            self._tally.skipped += 1
+            self.log(f"blob {digest[:19]} already in {self.repo}")
+            self._remember(digest, self.repo)
             return
         attempt = 0
         while True:
             attempt += 1
-            location = self._mount_or_start(blob.digest, tally)
+            location = self._mount_or_start(digest)
             if location is None:
                 return
             try:
-                with plan.blob_path(blob.digest).open("rb") as source:
-                    if blob.size <= self.chunk_size:
-                        self._put(location, blob, source.read())
-                    else:
-                        self._chunked(location, blob, source)
+                session = upload.Session(self.t, location, digest, log=self.log)
+                session.send(size, source, chunk_size=self.chunk_size)
                 break
-            except _UploadLost as lost:
+            except upload.UploadLost as lost:
                 # A connection cut mid-body leaves part of it in the upload, which the registry
                 # then refuses to resume (BLOB_UPLOAD_INVALID); a lost reply leaves a committed
                 # blob and a finished upload (BLOB_UPLOAD_UNKNOWN). Either way: look, then start
                 # a new upload.
-                if self.blob_exists(self.repo, blob.digest):
-                    self.log(f"blob {blob.digest[:19]} arrived although its reply was lost")
+                if self.blob_exists(self.repo, digest):
+                    self.log(f"blob {digest[:19]} arrived although its reply was lost")
                     break
                 if attempt >= self.t.policy.attempts:
-                    raise lost.error from None
-                self.log(f"blob {blob.digest[:19]}: {lost.error.message} Starting a new upload.")
-        tally.uploaded += 1
-        tally.uploaded_bytes += blob.size
-        self._remember(blob.digest, self.repo)
-        self.log(f"blob {blob.digest[:19]} uploaded ({blob.size} bytes)")
+                    raise lost.error from lost
+                self.log(f"blob {digest[:19]}: {lost.error.message} Starting a new upload.")
+        self._tally.uploaded += 1
+        self._tally.uploaded_bytes += size
+        self._remember(digest, self.repo)
+        self.log(f"blob {digest[:19]} uploaded ({size} bytes)")
 
     def _remember(self, digest: str, repository: str) -> None:
         self.known.setdefault(digest, set()).add(repository)
@@ -240,7 +184,7 @@ class Pusher:
             self.log(f"{source} is no mount source (HTTP {response.status_code})")
         return response.status_code == 200
 
-    def _mount_or_start(self, digest: str, tally: _Tally) -> str | None:
+    def _mount_or_start(self, digest: str) -> str | None:
         """Mount ``digest`` from a sibling repository; else the location of a new upload."""
         for source in self._sources(digest):
             if not self._source_has(source, digest):
@@ -253,110 +197,55 @@ class Pusher:
             )
             response.close()
             if response.status_code == 201:
-                tally.mounted += 1
+                self._tally.mounted += 1
                 self._remember(digest, self.repo)
                 self.log(f"blob {digest[:19]} mounted from {source}")
                 return None
             if response.status_code == 202:
-                return self._location(response)
+                return upload.location(response, self.t.host)
         response = self.t.request(
             "POST", f"/v2/{self.repo}/blobs/uploads/", what=f"the start of an upload of {digest}"
         )
         response.close()
         if response.status_code != 202:
-            raise _refused(response, f"the start of an upload of blob {digest}", self.t.host)
-        return self._location(response)
-
-    def _location(self, response: requests.Response) -> str:
-        location = response.headers.get("Location")
-        if not location:
-            raise RegistryError(
-                f"{self.t.host} started an upload without a Location header.",
-                hint="The registry does not follow the OCI distribution spec.",
-            )
-        return urljoin(response.url, location)
-
-    def _put(self, location: str, blob: BlobRef, data: bytes | None) -> None:
-        separator = "&" if "?" in location else "?"
-        response = self.t.request(
-            "PUT",
-            f"{location}{separator}digest={blob.digest}",
-            headers={"Content-Type": "application/octet-stream"},
-            data=data if data is not None else b"",
-            what=f"the upload of blob {blob.digest}",
-        )
-        response.close()
-        _check_upload(response, f"the upload of blob {blob.digest}", self.t.host, 201)
-
-    def _chunked(self, location: str, blob: BlobRef, source: BinaryIO) -> None:
-        offset = 0
-        while offset < blob.size:
-            source.seek(offset)
-            chunk = source.read(self.chunk_size)
-            end = offset + len(chunk) - 1
-            response = self.t.request(
-                "PATCH",
-                location,
-                headers={
-                    "Content-Type": "application/octet-stream",
-                    "Content-Range": f"{offset}-{end}",
-                },
-                data=chunk,
-                what=f"a chunk ({offset}-{end}) of blob {blob.digest}",
-            )
-            response.close()
-            if response.status_code == 416:
-                location, offset = self._upload_status(location, blob)
-                self.log(f"blob {blob.digest[:19]}: resuming the upload at byte {offset}")
-                continue
-            _check_upload(response, f"a chunk of blob {blob.digest}", self.t.host, 202)
-            location = self._location(response)
-            offset = end + 1
-            self.log(f"blob {blob.digest[:19]}: {offset} of {blob.size} bytes")
-        self._put(location, blob, None)
-
-    def _upload_status(self, location: str, blob: BlobRef) -> tuple[str, int]:
-        response = self.t.request("GET", location, what=f"the upload status of {blob.digest}")
-        response.close()
-        received = response.headers.get("Range", "")
-        _check_upload(response, f"the upload status of blob {blob.digest}", self.t.host, 204)
-        if "-" not in received:
-            raise _refused(response, f"the upload status of blob {blob.digest}", self.t.host)
-        return self._location(response), int(received.rsplit("-", 1)[1]) + 1
+            raise refused(response, f"the start of an upload of blob {digest}", self.t.host)
+        return upload.location(response, self.t.host)
 
     # --- manifests -----------------------------------------------------------------------
 
-    def manifest_exists(self, document: Document) -> bool:
+    def manifest_exists(self, digest: str, media_type: str) -> bool:
         response = self.t.request(
             "HEAD",
-            f"/v2/{self.repo}/manifests/{document.digest}",
-            headers={"Accept": document.media_type},
-            what=f"a check of manifest {document.digest}",
+            f"/v2/{self.repo}/manifests/{digest}",
+            headers={"Accept": media_type},
+            what=f"a check of manifest {digest}",
         )
         response.close()
         return response.status_code == 200
 
-    def put_manifest(self, document: Document, target: str, tally: _Tally) -> Mapping[str, str]:
-        """PUT ``document`` as ``target`` (a tag or its digest); the response's headers."""
-        what = f"the manifest {document.digest} as {self.repo}:{target}"
+    def put_manifest(self, data: bytes, media_type: str, target: str) -> Mapping[str, str]:
+        """PUT the manifest (or index) ``data`` as ``target`` (a tag or its digest); the
+        response's headers. The registry must keep the bytes (the digest it reports)."""
+        digest = sha256_digest(data)
+        what = f"the manifest {digest} as {self.repo}:{target}"
         response = self.t.request(
             "PUT",
             f"/v2/{self.repo}/manifests/{target}",
-            headers={"Content-Type": document.media_type},
-            data=document.data,
+            headers={"Content-Type": media_type},
+            data=data,
             what=what,
         )
         response.close()
         if response.status_code != 201:
-            raise _refused(response, what, self.t.host)
+            raise refused(response, what, self.t.host)
         served = response.headers.get("Docker-Content-Digest")
-        if served and served != document.digest:
+        if served and served != digest:
             raise RegistryError(
                 f"{self.t.host} stored {what} under the digest {served}.",
                 hint="The registry rewrote the manifest; factory needs one that keeps bytes.",
             )
-        tally.manifest_bytes += document.size
-        self.log(f"manifest {document.digest[:19]} -> {self.repo}:{target}")
+        self._tally.manifest_bytes += len(data)
+        self.log(f"manifest {digest[:19]} -> {self.repo}:{target}")
         return response.headers
 
     def verify(self, tagged: push_plan.Tagged) -> None:
@@ -368,8 +257,8 @@ class Pusher:
             what=f"the verification of {self.repo}:{tagged.tag}",
         )
         if response.status_code != 200:
-            raise _refused(response, f"the verification of {self.repo}:{tagged.tag}", self.t.host)
-        served = "sha256:" + hashlib.sha256(response.content).hexdigest()
+            raise refused(response, f"the verification of {self.repo}:{tagged.tag}", self.t.host)
+        served = sha256_digest(response.content)
         if served != tagged.document.digest:
             raise RegistryError(
                 f"{self.t.host} serves {self.repo}:{tagged.tag} as {served}, not the pushed "
@@ -387,8 +276,8 @@ def push_layout(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     transport: Transport | None = None,
     policy: RetryPolicy | None = None,
-    log: Log = console.detail,
-    progress: Progress | None = None,
+    log: console.Progress = console.detail,
+    progress: ByteProgress | None = None,
 ) -> PushResult:
     """Push every image of the layout at ``layout_dir`` to ``repository`` (`host/path`).
 
@@ -401,38 +290,49 @@ def push_layout(
     ref = reference.repository(repository)
     own = transport is None
     t = transport or Transport(ref.api_host, insecure=insecure, policy=policy, log=log)
-    tally = _Tally()
     try:
         pusher = Pusher(t, ref.repository, chunk_size=chunk_size, mount_from=mount_from, log=log)
-        total = sum(blob.size for blob in plan.blobs)
-        done = 0
-        for blob in plan.blobs:
-            pusher.push_blob(plan, blob, tally)
-            done += blob.size
-            if progress is not None:
-                progress(done, total)
-        for manifest in plan.manifests:
-            if pusher.manifest_exists(manifest):
-                log(f"manifest {manifest.digest[:19]} already in {ref.repository}")
-            else:
-                pusher.put_manifest(manifest, manifest.digest, tally)
-        for tagged in plan.manifest_tags:
-            pusher.put_manifest(tagged.document, tagged.tag, tally)
-        for tagged in plan.index_tags:
-            pusher.put_manifest(tagged.document, tagged.tag, tally)
-        for tagged in plan.index_tags:
-            pusher.verify(tagged)
+        _push_blobs(pusher, plan, progress)
+        _push_manifests(pusher, plan)
+        return _result(ref.name, plan, pusher._tally)
     finally:
         if own:
             t.close()
+
+
+def _push_blobs(pusher: Pusher, plan: Plan, progress: ByteProgress | None) -> None:
+    total = sum(blob.size for blob in plan.blobs)
+    done = 0
+    for blob in plan.blobs:
+        with plan.blob_path(blob.digest).open("rb") as source:
+            pusher.push_blob(blob.digest, blob.size, source)
+        done += blob.size
+        if progress is not None:
+            progress(done, total)
+
+
+def _push_manifests(pusher: Pusher, plan: Plan) -> None:
+    """The manifests by digest, their tags, then the index tags, each index read back."""
+    for manifest in plan.manifests:
+        if pusher.manifest_exists(manifest.digest, manifest.media_type):
+            pusher.log(f"manifest {manifest.digest[:19]} already in {pusher.repo}")
+        else:
+            pusher.put_manifest(manifest.data, manifest.media_type, manifest.digest)
+    for tagged in (*plan.manifest_tags, *plan.index_tags):
+        pusher.put_manifest(tagged.document.data, tagged.document.media_type, tagged.tag)
+    for tagged in plan.index_tags:
+        pusher.verify(tagged)
+
+
+def _result(name: str, plan: Plan, tally: _Tally) -> PushResult:
     return PushResult(
-        repository=ref.name,
+        repository=name,
         indexes=tuple(
             PushedIndex(
                 tag=x.tag,
                 digest=x.document.digest,
                 size=x.document.size,
-                reference=f"{ref.name}@{x.document.digest}",
+                reference=f"{name}@{x.document.digest}",
             )
             for x in plan.index_tags
         ),

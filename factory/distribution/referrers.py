@@ -14,37 +14,36 @@ names an image index whose ``manifests`` are the referrers' descriptors (with th
 
 from __future__ import annotations
 
-import base64
+import io
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from factory.distribution.plan import BlobRef, Document, Plan
-from factory.distribution.push import Pusher, Tally
+from factory.distribution.media_types import (
+    EMPTY_JSON,
+    MEDIA_INDEX,
+    MEDIA_MANIFEST,
+    Descriptor,
+    canonical_json,
+    empty_config,
+    sha256_digest,
+)
+from factory.distribution.push import Pusher
 from factory.distribution.transport import Transport, error_detail
 from factory.errors import RegistryError
-from factory.image.oci import Descriptor, sha256_digest
 from factory.util import console
 
-MANIFEST_TYPE: Final = "application/vnd.oci.image.manifest.v1+json"
-INDEX_TYPE: Final = "application/vnd.oci.image.index.v1+json"
-EMPTY_TYPE: Final = "application/vnd.oci.empty.v1+json"
-EMPTY_DATA: Final = b"{}"
-TITLE: Final = "org.opencontainers.image.title"
 FALLBACK_WRITES: Final = 3
 
-Log = Callable[[str], None]
 Via = Literal["referrers API", "fallback tag"]
 
 
-def digest_of(data: bytes) -> str:
-    return sha256_digest(data)
-
-
 @dataclass(frozen=True, kw_only=True)
-class Layer:
+class ArtifactLayer:
+    """One layer of a referrer artifact: an SBOM document, a signature payload."""
+
     media_type: str
     data: bytes
     annotations: Mapping[str, str] = field(default_factory=dict)
@@ -53,36 +52,33 @@ class Layer:
     def descriptor(self) -> dict[str, Any]:
         return Descriptor(
             media_type=self.media_type,
-            digest=digest_of(self.data),
+            digest=sha256_digest(self.data),
             size=len(self.data),
             annotations=self.annotations,
         ).to_json()
 
 
 @dataclass(frozen=True, kw_only=True)
-class Artifact:
+class ReferrerArtifact:
+    """An OCI artifact to attach to an image: its type, its layers, its annotations."""
+
     artifact_type: str
-    layers: tuple[Layer, ...]
+    layers: tuple[ArtifactLayer, ...]
     annotations: Mapping[str, str] = field(default_factory=dict)
 
     def manifest(self, subject: Descriptor) -> bytes:
-        """The artifact's manifest bytes (deterministic: sorted keys, no whitespace)."""
+        """The artifact's manifest bytes (canonical JSON, so deterministic)."""
         document: dict[str, Any] = {
             "schemaVersion": 2,
-            "mediaType": MANIFEST_TYPE,
+            "mediaType": MEDIA_MANIFEST,
             "artifactType": self.artifact_type,
-            "config": {
-                "mediaType": EMPTY_TYPE,
-                "digest": digest_of(EMPTY_DATA),
-                "size": len(EMPTY_DATA),
-                "data": base64.b64encode(EMPTY_DATA).decode(),
-            },
+            "config": empty_config(),
             "layers": [layer.descriptor for layer in self.layers],
             "subject": subject.to_json(),
         }
         if self.annotations:
             document["annotations"] = dict(self.annotations)
-        return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+        return canonical_json(document)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,59 +111,57 @@ def fallback_tag(digest: str) -> str:
     return f"{algorithm}-{hexdigest}"[:128]
 
 
-def _store(layout: Path, data: bytes) -> BlobRef:
-    digest = digest_of(data)
-    path = layout / "blobs" / "sha256" / digest.removeprefix("sha256:")
+def _store(layout: Path, data: bytes) -> None:
+    path = layout / "blobs" / "sha256" / sha256_digest(data).removeprefix("sha256:")
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
         partial.write_bytes(data)
         partial.replace(path)
-    return BlobRef(digest=digest, size=len(data), media_type="application/octet-stream")
 
 
 def attach(
     transport: Transport,
     repository: str,
     subject: Descriptor,
-    artifact: Artifact,
+    artifact: ReferrerArtifact,
     *,
     layout: Path,
     tags: Sequence[str] = (),
-    log: Log = console.detail,
+    log: console.Progress = console.detail,
 ) -> Attached:
     """Push ``artifact`` (its blobs, then its manifest) to ``repository`` (a path on the
     transport's registry) as a referrer of ``subject``; ``tags`` also name it. The blobs are
     kept in ``layout``'s blob store (the image's OCI layout) on the way."""
     data = artifact.manifest(subject)
-    blobs = [_store(layout, EMPTY_DATA), *(_store(layout, layer.data) for layer in artifact.layers)]
-    plan = Plan(layout=layout, blobs=tuple(blobs), manifests=(), manifest_tags=(), index_tags=())
+    digest = sha256_digest(data)
     pusher = Pusher(transport, repository, log=log)
-    tally = Tally()
-    for blob in plan.blobs:
-        pusher.push_blob(plan, blob, tally)
-    document = Document(digest=digest_of(data), media_type=MANIFEST_TYPE, data=data)
-    headers = pusher.put_manifest(document, document.digest, tally)
+    blobs = (EMPTY_JSON, *(layer.data for layer in artifact.layers))
+    for blob in blobs:
+        _store(layout, blob)
+    for blob in blobs:
+        pusher.push_blob(sha256_digest(blob), len(blob), io.BytesIO(blob))
+    headers = pusher.put_manifest(data, MEDIA_MANIFEST, digest)
     for tag in tags:
-        pusher.put_manifest(document, tag, tally)
+        pusher.put_manifest(data, MEDIA_MANIFEST, tag)
     via: Via = "referrers API"
     if headers.get("OCI-Subject") != subject.digest:
         descriptor = {
-            "mediaType": MANIFEST_TYPE,
-            "digest": document.digest,
-            "size": document.size,
+            "mediaType": MEDIA_MANIFEST,
+            "digest": digest,
+            "size": len(data),
             "artifactType": artifact.artifact_type,
         }
         if artifact.annotations:
             descriptor["annotations"] = dict(artifact.annotations)
-        _add_to_fallback(pusher, tally, subject.digest, descriptor)
+        _add_to_fallback(pusher, subject.digest, descriptor)
         via = "fallback tag"
-    log(f"{artifact.artifact_type} {document.digest[:19]} refers to {subject.digest[:19]} ({via})")
+    log(f"{artifact.artifact_type} {digest[:19]} refers to {subject.digest[:19]} ({via})")
     return Attached(
         repository=repository,
         subject=subject.digest,
-        digest=document.digest,
-        size=document.size,
+        digest=digest,
+        size=len(data),
         artifact_type=artifact.artifact_type,
         via=via,
         tags=tuple(tags),
@@ -176,7 +170,7 @@ def attach(
 
 def _get_index(transport: Transport, path: str, what: str) -> dict[str, Any] | None:
     """The image index at ``path``; None on 404."""
-    response = transport.request("GET", path, headers={"Accept": INDEX_TYPE}, what=what)
+    response = transport.request("GET", path, headers={"Accept": MEDIA_INDEX}, what=what)
     if response.status_code == 404:
         response.close()
         return None
@@ -205,9 +199,7 @@ def _index(data: bytes) -> dict[str, Any] | None:
     return document
 
 
-def _add_to_fallback(
-    pusher: Pusher, tally: Tally, subject: str, descriptor: Mapping[str, Any]
-) -> None:
+def _add_to_fallback(pusher: Pusher, subject: str, descriptor: Mapping[str, Any]) -> None:
     """Read the referrers tag's index, add ``descriptor`` and write it back; then read again,
     since registries offer no compare-and-swap and another push may have written the tag in
     between (its descriptor and ours are both kept: each writer re-adds what it misses)."""
@@ -216,7 +208,7 @@ def _add_to_fallback(
     for written in range(FALLBACK_WRITES + 1):
         index = _get_index(pusher.t, path, f"the referrers tag {tag}") or {
             "schemaVersion": 2,
-            "mediaType": INDEX_TYPE,
+            "mediaType": MEDIA_INDEX,
             "manifests": [],
         }
         listed = [m for m in index["manifests"] if isinstance(m, dict)]
@@ -225,10 +217,7 @@ def _add_to_fallback(
         if written == FALLBACK_WRITES:
             break
         index["manifests"] = [*listed, dict(descriptor)]
-        data = json.dumps(index, sort_keys=True, separators=(",", ":")).encode()
-        pusher.put_manifest(
-            Document(digest=digest_of(data), media_type=INDEX_TYPE, data=data), tag, tally
-        )
+        pusher.put_manifest(canonical_json(index), MEDIA_INDEX, tag)
     raise RegistryError(
         f"The referrers tag {tag} in {pusher.repo} kept changing while factory added "
         f"{descriptor['digest']} to it ({FALLBACK_WRITES} writes).",
@@ -244,7 +233,7 @@ def find(
     path = f"/v2/{repository}/referrers/{subject}"
     transport.add_scope(repository, "pull")
     response = transport.request(
-        "GET", path, headers={"Accept": INDEX_TYPE}, what=f"the referrers of {subject}"
+        "GET", path, headers={"Accept": MEDIA_INDEX}, what=f"the referrers of {subject}"
     )
     found = _index(response.content) if response.status_code == 200 else None
     response.close()
@@ -261,7 +250,7 @@ def find(
 
 def fetch_manifest(transport: Transport, repository: str, digest: str) -> dict[str, Any]:
     """A manifest by digest, checked against it."""
-    data = _fetch(transport, f"/v2/{repository}/manifests/{digest}", digest, MANIFEST_TYPE)
+    data = _fetch(transport, f"/v2/{repository}/manifests/{digest}", digest, MEDIA_MANIFEST)
     try:
         document = json.loads(data)
     except (ValueError, UnicodeDecodeError):
@@ -289,7 +278,7 @@ def _fetch(transport: Transport, path: str, digest: str, accept: str) -> bytes:
             hint="The artifact is listed but gone: push the image again.",
         )
     data = response.content
-    if digest_of(data) != digest:
+    if sha256_digest(data) != digest:
         raise RegistryError(
             f"{transport.host} served other bytes than {digest} for {path}.",
             hint="The registry's storage is damaged, or something between rewrites content.",

@@ -7,76 +7,38 @@
   a token from the realm for every scope the caller declared (``pull,push`` on the destination,
   ``pull`` on mount sources) and retries once. Credentials go only to HTTPS realms, or to a
   loopback/insecure registry's own realm. Nothing here logs a header, a token or a password.
-- 429, 500, 502, 503, 504 and dropped connections are retried with exponential backoff,
-  honouring ``Retry-After`` up to a bound; a refused connection or a failed name lookup is not.
+- Every request (the probe, token requests, the caller's) is retried as `retry` says: 429,
+  5xx and dropped connections with backoff, honouring ``Retry-After`` up to a bound.
 """
 
 from __future__ import annotations
 
 import base64
-import email.utils
+import functools
 import ipaddress
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3.exceptions
 
-from factory.distribution import auth, challenge
+from factory.distribution import auth, challenge, retry
+
+# Part of the transport's interface (Transport(policy=...)): re-exported for its callers.
+from factory.distribution.retry import RetryPolicy as RetryPolicy
+from factory.distribution.retry import parse_retry_after as parse_retry_after
 from factory.errors import RegistryError
+from factory.util import console
 
 USER_AGENT: Final = "factory (OCI distribution client)"
-RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
-
-Sleep = Callable[[float], None]
-Log = Callable[[str], None]
 Body = bytes | None
 
 
 def _nothing(_: str) -> None:
     return None
-
-
-@dataclass(frozen=True, kw_only=True)
-class RetryPolicy:
-    """How often and how long to retry a transient failure."""
-
-    attempts: int = 5
-    """Tries in all (the first one included)."""
-    base_delay: float = 0.5
-    max_delay: float = 20.0
-    max_retry_after: float = 60.0
-    """A longer Retry-After is not honoured: the request fails instead."""
-
-    def backoff(self, attempt: int) -> float:
-        """The wait after failed try number ``attempt`` (1-based): 0.5, 1, 2, 4, ... capped."""
-        return float(min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
-
-    def delay(self, attempt: int, retry_after: str | None, *, now: datetime | None = None) -> float:
-        """The wait before the next try: Retry-After when the server sent a usable one."""
-        asked = parse_retry_after(retry_after, now=now) if retry_after else None
-        if asked is None:
-            return self.backoff(attempt)
-        return max(0.0, asked)
-
-
-def parse_retry_after(value: str, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After value (delta-seconds or an HTTP date); None if bad."""
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def is_loopback(host: str) -> bool:
@@ -88,22 +50,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
-
-
-def transient(exc: requests.RequestException) -> bool:
-    """A dropped or reset connection, or a timeout: worth another try. Refused or unknown
-    hosts are not (nothing listens there; waiting will not help within a push)."""
-    if isinstance(exc, requests.Timeout | requests.exceptions.ChunkedEncodingError):
-        return True
-    if isinstance(exc, requests.exceptions.SSLError):
-        return False
-    if not isinstance(exc, requests.ConnectionError):
-        return False
-    reason: Any = exc.args[0] if exc.args else None
-    reason = getattr(reason, "reason", reason)
-    return not isinstance(
-        reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.NameResolutionError
-    )
 
 
 def error_detail(response: requests.Response) -> str:
@@ -124,6 +70,21 @@ def error_detail(response: requests.Response) -> str:
     return text[:200] or response.reason or ""
 
 
+def refused(response: requests.Response, what: str, host: str) -> RegistryError:
+    """The error for a registry's refusal of ``what``: a 403 is a lack of access."""
+    status = response.status_code
+    detail = error_detail(response)
+    if status == 403:
+        return RegistryError(
+            f"{host} denied {what} (HTTP 403: {detail}).",
+            hint="The account lacks push access to this repository: check its permissions.",
+        )
+    return RegistryError(
+        f"{host} refused {what} (HTTP {status}: {detail}).",
+        hint="Check the registry's logs and free space; run again with -v for each request.",
+    )
+
+
 class Transport:
     """A session with one registry host."""
 
@@ -135,8 +96,8 @@ class Transport:
         credentials: auth.Credentials | None = None,
         lookup_credentials: bool = True,
         policy: RetryPolicy | None = None,
-        sleep: Sleep = time.sleep,
-        log: Log = _nothing,
+        sleep: retry.Sleep = time.sleep,
+        log: console.Progress = _nothing,
         timeout: float = 60.0,
     ) -> None:
         self.host = host
@@ -205,40 +166,44 @@ class Transport:
         """
         url = self.url(path)
         authenticated = False
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                response = self._send(method, url, headers=headers, params=params, data=data)
-            except requests.RequestException as exc:
-                if not transient(exc) or attempt >= self.policy.attempts:
-                    raise self._connection_error(exc, what) from None
-                wait = self.policy.backoff(attempt)
-                self._log(f"{what}: {type(exc).__name__}; retry {attempt} in {wait:.1f} s")
-                self._sleep(wait)
-                continue
+
+        def send() -> requests.Response:
+            # One try: a 401 is answered (once) and the request sent again within it.
+            nonlocal authenticated
+            response = self._send(method, url, headers=headers, params=params, data=data)
             if response.status_code == 401 and not authenticated:
                 authenticated = True
                 self._authenticate(response, what)
-                attempt -= 1  # answering a challenge is not a failed try
-                continue
-            if response.status_code in RETRY_STATUSES and attempt < self.policy.attempts:
-                retry_after = response.headers.get("Retry-After")
-                wait = self.policy.delay(attempt, retry_after)
-                if wait > self.policy.max_retry_after:
-                    raise RegistryError(
-                        f"{self.host} asked to wait {wait:.0f} s (Retry-After) during {what}.",
-                        hint="Try again later.",
-                    )
-                self._log(f"{what}: HTTP {response.status_code}; retry {attempt} in {wait:.1f} s")
-                response.close()
-                self._sleep(wait)
-                continue
-            if response.status_code == 401 and not denied_ok:
-                raise self._unauthorized(what)
+                response = self._send(method, url, headers=headers, params=params, data=data)
             return response
 
+        try:
+            response = self._retrying(send, what)
+        except requests.RequestException as exc:
+            raise self._connection_error(exc, what) from exc
+        if response.status_code == 401 and not denied_ok:
+            response.close()
+            raise self._unauthorized(what)
+        return response
+
     # --- internals ----------------------------------------------------------------------
+
+    def _retrying(
+        self,
+        send: retry.Send,
+        what: str,
+        *,
+        retry_on: Callable[[requests.RequestException], bool] = retry.transient,
+    ) -> requests.Response:
+        return retry.retrying(
+            send,
+            what=what,
+            host=self.host,
+            policy=self.policy,
+            sleep=self._sleep,
+            log=self._log,
+            retry_on=retry_on,
+        )
 
     def _send(
         self,
@@ -265,35 +230,36 @@ class Transport:
 
     def _probe(self) -> str:
         schemes = ["https", "http"] if self.plain_http_allowed else ["https"]
+        what = "the first request (GET /v2/)"
         failure: requests.RequestException | None = None
         for scheme in schemes:
             base = f"{scheme}://{self.host}"
-            for attempt in range(1, self.policy.attempts + 1):
-                try:
-                    response = self._session.get(f"{base}/v2/", timeout=self._timeout, **self._tls)
-                except requests.RequestException as exc:
-                    failure = exc
-                    fall_back = scheme == "https" and self.plain_http_allowed
-                    if transient(exc) and attempt < self.policy.attempts and not fall_back:
-                        self._sleep(self.policy.backoff(attempt))
-                        continue
-                    break
-                if response.status_code in RETRY_STATUSES and attempt < self.policy.attempts:
-                    self._sleep(self.policy.delay(attempt, response.headers.get("Retry-After")))
-                    continue
-                response.close()
-                if (
-                    scheme == "http"
-                    and response.status_code == 400
-                    and isinstance(failure, requests.exceptions.SSLError)
-                ):
-                    # An HTTPS registry refusing plain HTTP: its certificate is the problem.
-                    raise self._connection_error(failure, "the first request (GET /v2/)")
-                if scheme == "http":
-                    self._log(f"{self.host}: using plain HTTP (loopback or --insecure)")
-                return base
+            # HTTPS that fails where plain HTTP is allowed: try HTTP at once, not again.
+            fall_back = scheme == "https" and self.plain_http_allowed
+            try:
+                response = self._retrying(
+                    functools.partial(
+                        self._session.get, f"{base}/v2/", timeout=self._timeout, **self._tls
+                    ),
+                    what,
+                    retry_on=(lambda _: False) if fall_back else retry.transient,
+                )
+            except requests.RequestException as exc:
+                failure = exc
+                continue
+            response.close()
+            if (
+                scheme == "http"
+                and response.status_code == 400
+                and isinstance(failure, requests.exceptions.SSLError)
+            ):
+                # An HTTPS registry refusing plain HTTP: its certificate is the problem.
+                raise self._connection_error(failure, what) from failure
+            if scheme == "http":
+                self._log(f"{self.host}: using plain HTTP (loopback or --insecure)")
+            return base
         assert failure is not None
-        raise self._connection_error(failure, "the first request (GET /v2/)")
+        raise self._connection_error(failure, what) from failure
 
     def credentials(self) -> auth.Credentials | None:
         if self._lookup:
@@ -324,53 +290,15 @@ class Transport:
         self._authorization = "Bearer " + self._token(chosen, challenge.merge_scopes(scopes))
 
     def _token(self, chosen: challenge.Challenge, scopes: tuple[str, ...]) -> str:
+        """A Bearer token from the challenge's realm for ``scopes``."""
         realm = chosen.realm
-        parts = urlsplit(realm)
-        if parts.scheme not in ("https", "http") or not parts.netloc:
-            raise RegistryError(
-                f"{self.host} sent a Bearer challenge with an unusable realm {realm!r}.",
-                hint="Check the registry's token service configuration.",
-            )
         creds = self.credentials()
-        may_send = parts.scheme == "https" or self.insecure or is_loopback(parts.netloc)
-        if creds is not None and not may_send:
-            raise RegistryError(
-                f"{self.host}'s token service {realm} is plain HTTP; factory will not send "
-                "credentials there.",
-                hint="Use a registry whose token service uses HTTPS, or pass --insecure.",
-            )
-        service = chosen.params.get("service", "")
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                if creds is not None and creds.identity_token:
-                    form = {
-                        "grant_type": "refresh_token",
-                        "refresh_token": creds.identity_token,
-                        "service": service,
-                        "scope": " ".join(scopes),
-                        "client_id": "factory",
-                    }
-                    answer = self._session.post(
-                        realm, data=form, timeout=self._timeout, **self._tls
-                    )
-                else:
-                    query: list[tuple[str, str]] = [("service", service)] if service else []
-                    query += [("scope", s) for s in scopes]
-                    basic = (creds.username, creds.password) if creds and creds.username else None
-                    answer = self._session.get(
-                        realm, params=query, auth=basic, timeout=self._timeout, **self._tls
-                    )
-            except requests.RequestException as exc:
-                if transient(exc) and attempt < self.policy.attempts:
-                    self._sleep(self.policy.backoff(attempt))
-                    continue
-                raise self._connection_error(exc, f"getting a token from {realm}") from None
-            if answer.status_code in RETRY_STATUSES and attempt < self.policy.attempts:
-                self._sleep(self.policy.delay(attempt, answer.headers.get("Retry-After")))
-                continue
-            break
+        self._check_realm(realm, creds)
+        what = f"getting a token from {realm}"
+        try:
+            answer = self._retrying(lambda: self._ask_token(chosen, scopes, creds), what)
+        except requests.RequestException as exc:
+            raise self._connection_error(exc, what) from exc
         if answer.status_code in (401, 403):
             raise self._unauthorized(f"a token for {' '.join(scopes) or 'access'}")
         if answer.status_code != 200:
@@ -390,6 +318,47 @@ class Transport:
                 hint="Check the registry's token service.",
             )
         return token
+
+    def _check_realm(self, realm: str, creds: auth.Credentials | None) -> None:
+        """A realm must be an HTTP(S) URL, and credentials go only where they may."""
+        parts = urlsplit(realm)
+        if parts.scheme not in ("https", "http") or not parts.netloc:
+            raise RegistryError(
+                f"{self.host} sent a Bearer challenge with an unusable realm {realm!r}.",
+                hint="Check the registry's token service configuration.",
+            )
+        may_send = parts.scheme == "https" or self.insecure or is_loopback(parts.netloc)
+        if creds is not None and not may_send:
+            raise RegistryError(
+                f"{self.host}'s token service {realm} is plain HTTP; factory will not send "
+                "credentials there.",
+                hint="Use a registry whose token service uses HTTPS, or pass --insecure.",
+            )
+
+    def _ask_token(
+        self,
+        chosen: challenge.Challenge,
+        scopes: tuple[str, ...],
+        creds: auth.Credentials | None,
+    ) -> requests.Response:
+        """One request to the token service: a refresh grant for an identity token, else a
+        GET with the user and password (if any) as Basic auth."""
+        service = chosen.params.get("service", "")
+        if creds is not None and creds.identity_token:
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": creds.identity_token,
+                "service": service,
+                "scope": " ".join(scopes),
+                "client_id": "factory",
+            }
+            return self._session.post(chosen.realm, data=form, timeout=self._timeout, **self._tls)
+        query: list[tuple[str, str]] = [("service", service)] if service else []
+        query += [("scope", s) for s in scopes]
+        basic = (creds.username, creds.password) if creds and creds.username else None
+        return self._session.get(
+            chosen.realm, params=query, auth=basic, timeout=self._timeout, **self._tls
+        )
 
     def _unauthorized(self, what: str) -> RegistryError:
         creds = self.credentials()

@@ -27,55 +27,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+# The OCI vocabulary is the registry client's (factory.distribution.media_types); it is
+# re-exported here for the image stage's users, which speak of `oci.Descriptor`, `oci.REF_NAME`.
+from factory.distribution.media_types import MEDIA_CONFIG as MEDIA_CONFIG
+from factory.distribution.media_types import MEDIA_INDEX as MEDIA_INDEX
+from factory.distribution.media_types import MEDIA_LAYER as MEDIA_LAYER
+from factory.distribution.media_types import MEDIA_MANIFEST as MEDIA_MANIFEST
+from factory.distribution.media_types import REF_NAME as REF_NAME
+from factory.distribution.media_types import Descriptor as Descriptor
+from factory.distribution.media_types import canonical_json as canonical_json
+from factory.distribution.media_types import platform_json as platform_json
+from factory.distribution.media_types import sha256_digest as sha256_digest
 from factory.model.targets import Platform
 from factory.util.fsutil import atomic_write
 
-MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
-MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
-MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
-
-REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT_VERSION = "1.0.0"
 
 _DIR_MODE = 0o755
 
 
-def canonical_json(document: Any) -> bytes:
-    """The one byte form factory gives a JSON document (sorted keys, compact, UTF-8)."""
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 def rfc3339(epoch: int) -> str:
     """`2026-11-23T19:46:40Z` for a Unix time."""
     return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Descriptor:
-    """An OCI content descriptor."""
-
-    media_type: str
-    digest: str
-    size: int
-    platform: Platform | None = None
-    annotations: Mapping[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "mediaType": self.media_type,
-            "digest": self.digest,
-            "size": self.size,
-        }
-        if self.platform is not None:
-            out["platform"] = platform_json(self.platform)
-        if self.annotations:
-            out["annotations"] = dict(self.annotations)
-        return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,13 +76,6 @@ class Blob:
             platform=platform,
             annotations=dict(annotations or {}),
         )
-
-
-def platform_json(platform: Platform) -> dict[str, str]:
-    out = {"architecture": platform.architecture, "os": platform.os}
-    if platform.variant:
-        out["variant"] = platform.variant
-    return out
 
 
 # --- layers -------------------------------------------------------------------------------

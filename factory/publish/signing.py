@@ -28,7 +28,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from factory.distribution.referrers import Artifact, Layer, fallback_tag
+from factory.distribution.referrers import ArtifactLayer, ReferrerArtifact, fallback_tag
 from factory.errors import UsageError, ValidationError
 
 ARTIFACT_TYPE: Final = "application/vnd.dev.cosign.artifact.sig.v1+json"
@@ -148,12 +148,14 @@ def sign(key: ec.EllipticCurvePrivateKey, data: bytes) -> str:
     return base64.b64encode(key.sign(data, ec.ECDSA(hashes.SHA256()))).decode()
 
 
-def signature_artifact(key: ec.EllipticCurvePrivateKey, reference: str, digest: str) -> Artifact:
+def signature_artifact(
+    key: ec.EllipticCurvePrivateKey, reference: str, digest: str
+) -> ReferrerArtifact:
     data = payload(reference, digest)
-    layer = Layer(
+    layer = ArtifactLayer(
         media_type=PAYLOAD_TYPE, data=data, annotations={SIGNATURE_ANNOTATION: sign(key, data)}
     )
-    return Artifact(artifact_type=ARTIFACT_TYPE, layers=(layer,))
+    return ReferrerArtifact(artifact_type=ARTIFACT_TYPE, layers=(layer,))
 
 
 def cosign_tag(digest: str) -> str:

@@ -16,7 +16,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from factory.distribution import inspect as inspection
-from factory.distribution import reference, referrers
+from factory.distribution import media_types, reference, referrers
 from factory.distribution.transport import Transport
 from factory.errors import FactoryError
 from factory.image.assemble import LayoutResult
@@ -75,13 +75,13 @@ def sbom_bytes(config: cfg.Config, layout: LayoutResult, tools: sbom.Toolchain) 
     return sbom.encode(document)
 
 
-def sbom_artifact(image: str, data: bytes) -> referrers.Artifact:
-    layer = referrers.Layer(
+def sbom_artifact(image: str, data: bytes) -> referrers.ReferrerArtifact:
+    layer = referrers.ArtifactLayer(
         media_type=sbom.MEDIA_TYPE,
         data=data,
-        annotations={referrers.TITLE: f"{image}.spdx.json"},
+        annotations={media_types.TITLE: f"{image}.spdx.json"},
     )
-    return referrers.Artifact(artifact_type=sbom.MEDIA_TYPE, layers=(layer,))
+    return referrers.ReferrerArtifact(artifact_type=sbom.MEDIA_TYPE, layers=(layer,))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,6 +18,7 @@ import docker
 import docker.errors
 import requests
 
+from factory.distribution import media_types
 from factory.distribution import plan as push_plan
 from factory.engine import local_registry
 from factory.engine.docker_engine import labels
@@ -157,6 +158,6 @@ def layout(
 def index_digest(layout_dir: Path, tag: str = "latest") -> str:
     top = json.loads((layout_dir / "index.json").read_text())
     for entry in top["manifests"]:
-        if entry.get("annotations", {}).get(push_plan.REF_NAME) == tag:
+        if entry.get("annotations", {}).get(media_types.REF_NAME) == tag:
             return str(entry["digest"])
     raise AssertionError(f"{layout_dir} has no tag {tag}")

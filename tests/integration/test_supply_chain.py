@@ -17,7 +17,7 @@ import pytest
 from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
-from factory.distribution import referrers
+from factory.distribution import media_types, referrers
 from factory.distribution.transport import Transport
 from factory.image.oci import Descriptor
 from factory.publish import signing
@@ -145,10 +145,10 @@ def test_a_tampered_signature_payload_fails_verification(
     key = signing.load_private_key(keys.private, environ={})
     honest = signing.signature_artifact(key, f"{registry.address}/tamper/greeter", index)
     [layer] = honest.layers
-    forged = referrers.Artifact(
+    forged = referrers.ReferrerArtifact(
         artifact_type=signing.ARTIFACT_TYPE,
         layers=(
-            referrers.Layer(
+            referrers.ArtifactLayer(
                 media_type=layer.media_type,
                 data=layer.data.replace(b"tamper/greeter", b"tamper/greetex"),
                 annotations=layer.annotations,
@@ -156,7 +156,7 @@ def test_a_tampered_signature_payload_fails_verification(
         ),
     )
     subject = Descriptor(
-        media_type=referrers.INDEX_TYPE,
+        media_type=media_types.MEDIA_INDEX,
         digest=index,
         size=len(registry.get(f"/v2/tamper/greeter/manifests/{index}").content),
     )

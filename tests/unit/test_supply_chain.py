@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from factory.distribution import referrers
+from factory.distribution import media_types, referrers
 from factory.distribution.transport import RetryPolicy, Transport
 from factory.errors import ConfigError, RegistryError, UsageError, ValidationError
 from factory.image.oci import Descriptor
@@ -22,7 +22,7 @@ from tests.fake_http import Reply, Request, serve
 from tests.fake_registry import FakeRegistry
 
 LOCK = ROOT / "examples" / "hello_world" / "Cargo.lock"
-SUBJECT = Descriptor(media_type=referrers.INDEX_TYPE, digest="sha256:" + "ab" * 32, size=512)
+SUBJECT = Descriptor(media_type=media_types.MEDIA_INDEX, digest="sha256:" + "ab" * 32, size=512)
 TOOLS = sbom.Toolchain(versions={"llvm": "21.1.8", "musl": "1.2.5", "rust": "1.96.0"}, source="x")
 
 
@@ -102,7 +102,7 @@ class ReferrersRegistry(FakeRegistry):
             name, _, subject = request.path.removeprefix("/v2/").partition("/referrers/")
             found = [
                 {
-                    "mediaType": referrers.MANIFEST_TYPE,
+                    "mediaType": media_types.MEDIA_MANIFEST,
                     "digest": digest,
                     "size": len(data),
                     "artifactType": json.loads(data)["artifactType"],
@@ -112,9 +112,9 @@ class ReferrersRegistry(FakeRegistry):
                 and json.loads(data).get("subject", {}).get("digest") == subject
             ]
             body = json.dumps(
-                {"schemaVersion": 2, "mediaType": referrers.INDEX_TYPE, "manifests": found}
+                {"schemaVersion": 2, "mediaType": media_types.MEDIA_INDEX, "manifests": found}
             ).encode()
-            return Reply(status=200, headers={"Content-Type": referrers.INDEX_TYPE}, body=body)
+            return Reply(status=200, headers={"Content-Type": media_types.MEDIA_INDEX}, body=body)
         reply = super().__call__(request)
         if request.method == "PUT" and "/manifests/" in request.path and reply.status == 201:
             subject = json.loads(request.body).get("subject", {}).get("digest")
@@ -123,9 +123,9 @@ class ReferrersRegistry(FakeRegistry):
         return reply
 
 
-def _sbom_artifact() -> referrers.Artifact:
-    layer = referrers.Layer(media_type=sbom.MEDIA_TYPE, data=sbom.encode(_document()))
-    return referrers.Artifact(artifact_type=sbom.MEDIA_TYPE, layers=(layer,))
+def _sbom_artifact() -> referrers.ReferrerArtifact:
+    layer = referrers.ArtifactLayer(media_type=sbom.MEDIA_TYPE, data=sbom.encode(_document()))
+    return referrers.ReferrerArtifact(artifact_type=sbom.MEDIA_TYPE, layers=(layer,))
 
 
 def _transport(address: str) -> Transport:
@@ -172,7 +172,7 @@ def test_attach_without_the_api_keeps_the_fallback_tag(tmp_path: Path) -> None:
     ]
     assert [m["digest"] for m in only_signatures] == [signed.digest]
     media_type, data = fake.manifests["team/hello"]["sha256-" + "ab" * 32]
-    assert media_type == referrers.INDEX_TYPE
+    assert media_type == media_types.MEDIA_INDEX
     assert json.loads(data)["manifests"] == listed
 
 
@@ -186,7 +186,7 @@ def _signed(
     artifact = signing.signature_artifact(key, "127.0.0.1:5000/team/hello", digest)
     manifest = json.loads(artifact.manifest(SUBJECT))
     [layer] = artifact.layers
-    return manifest, {referrers.digest_of(layer.data): layer.data}
+    return manifest, {media_types.sha256_digest(layer.data): layer.data}
 
 
 def test_a_signature_verifies_with_its_public_key_only(tmp_path: Path) -> None:
@@ -354,9 +354,9 @@ class RacingRegistry(FakeRegistry):
         tag = referrers.fallback_tag(SUBJECT.digest)
         if request.method == "PUT" and request.path.endswith(f"/{tag}") and self.races:
             self.races -= 1
-            theirs = {"schemaVersion": 2, "mediaType": referrers.INDEX_TYPE, "manifests": []}
+            theirs = {"schemaVersion": 2, "mediaType": media_types.MEDIA_INDEX, "manifests": []}
             self.manifests["team/hello"][tag] = (
-                referrers.INDEX_TYPE,
+                media_types.MEDIA_INDEX,
                 json.dumps(theirs).encode(),
             )
         return reply
