@@ -21,7 +21,8 @@ from factory.distribution import plan as push_plan
 from factory.distribution import reference, upload
 from factory.distribution.media_types import sha256_digest
 from factory.distribution.plan import Plan
-from factory.distribution.transport import RetryPolicy, Transport, refused
+from factory.distribution.retry import RetryPolicy
+from factory.distribution.transport import Transport, refused
 from factory.errors import RegistryError
 from factory.util import console
 

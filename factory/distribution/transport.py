@@ -28,8 +28,7 @@ import urllib3.exceptions
 from factory.distribution import auth, challenge, retry
 
 # Part of the transport's interface (Transport(policy=...)): re-exported for its callers.
-from factory.distribution.retry import RetryPolicy as RetryPolicy
-from factory.distribution.retry import parse_retry_after as parse_retry_after
+from factory.distribution.retry import RetryPolicy
 from factory.errors import RegistryError
 from factory.util import console
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from factory.build.binary import Binary
+from factory.distribution import media_types
 from factory.errors import ConfigError, UsageError, ValidationError
 from factory.image import oci, provenance
 from factory.model import config as cfg
@@ -43,9 +44,9 @@ class TargetImage:
     """One per-target image of a layout."""
 
     target: Target
-    manifest: oci.Descriptor
-    config: oci.Descriptor
-    layer: oci.Descriptor
+    manifest: media_types.Descriptor
+    config: media_types.Descriptor
+    layer: media_types.Descriptor
     binary: Binary
 
     def to_json(self) -> dict[str, Any]:
@@ -71,7 +72,7 @@ class LayoutResult:
     path: Path
     repository: str
     tags: tuple[str, ...]
-    index: oci.Descriptor
+    index: media_types.Descriptor
     images: tuple[TargetImage, ...]
     provenance: provenance.Provenance
     ca_certificates: str | None
@@ -191,7 +192,7 @@ def _target_image(
             f"Image {image.name!r}: {err}. Change its `entrypoint` so the binary does not "
             "collide with the files the image adds."
         ) from None
-    if oci.sha256_digest(files[0].data) != f"sha256:{binary.sha256}":
+    if media_types.sha256_digest(files[0].data) != f"sha256:{binary.sha256}":
         raise ValidationError(
             f"{binary.path} changed while it was being packed. Run `factory build` and "
             "`factory validate` again."
@@ -266,16 +267,16 @@ def assemble_image(
     )
     index = oci.image_index([i.manifest for i in images], annotations=annotations)
     refs = [
-        oci.Descriptor(
+        media_types.Descriptor(
             media_type=i.manifest.media_type,
             digest=i.manifest.digest,
             size=i.manifest.size,
             platform=i.target.platform,
-            annotations={oci.REF_NAME: f"{tag}-{i.target.tag_suffix}"},
+            annotations={media_types.REF_NAME: f"{tag}-{i.target.tag_suffix}"},
         )
         for tag in tags
         for i in images
-    ] + [index.descriptor(annotations={oci.REF_NAME: tag}) for tag in tags]
+    ] + [index.descriptor(annotations={media_types.REF_NAME: tag}) for tag in tags]
     path = out_dir / image.name
     with fsutil.exclusive(out_dir / f".{image.name}.lock", what=f"the layout {path}"):
         oci.write_layout(path, blobs=[*blobs.values(), index], refs=refs)

@@ -27,17 +27,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-# The OCI vocabulary is the registry client's (factory.distribution.media_types); it is
-# re-exported here for the image stage's users, which speak of `oci.Descriptor`, `oci.REF_NAME`.
-from factory.distribution.media_types import MEDIA_CONFIG as MEDIA_CONFIG
-from factory.distribution.media_types import MEDIA_INDEX as MEDIA_INDEX
-from factory.distribution.media_types import MEDIA_LAYER as MEDIA_LAYER
-from factory.distribution.media_types import MEDIA_MANIFEST as MEDIA_MANIFEST
-from factory.distribution.media_types import REF_NAME as REF_NAME
-from factory.distribution.media_types import Descriptor as Descriptor
-from factory.distribution.media_types import canonical_json as canonical_json
-from factory.distribution.media_types import platform_json as platform_json
-from factory.distribution.media_types import sha256_digest as sha256_digest
+from factory.distribution.media_types import (
+    MEDIA_CONFIG,
+    MEDIA_INDEX,
+    MEDIA_LAYER,
+    MEDIA_MANIFEST,
+    Descriptor,
+    canonical_json,
+    platform_json,
+    sha256_digest,
+)
 from factory.model.targets import Platform
 from factory.util.fsutil import atomic_write
 

@@ -20,6 +20,7 @@ from typing import Any
 import docker
 import docker.errors
 
+from factory.distribution import media_types
 from factory.engine import docker_engine as engine
 from factory.errors import EngineError, UsageError
 from factory.image import oci
@@ -94,7 +95,7 @@ def docker_archive(layout: Path, image: TargetImage, references: Sequence[str]) 
     config = oci.read_blob(layout, image.config.digest)
     layer = gzip.decompress(oci.read_blob(layout, image.layer.digest))
     config_name = image.config.digest.removeprefix("sha256:") + ".json"
-    layer_name = oci.sha256_digest(layer).removeprefix("sha256:") + "/layer.tar"
+    layer_name = media_types.sha256_digest(layer).removeprefix("sha256:") + "/layer.tar"
     manifest = [{"Config": config_name, "RepoTags": list(references), "Layers": [layer_name]}]
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:

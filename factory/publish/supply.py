@@ -17,10 +17,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from factory.distribution import inspect as inspection
 from factory.distribution import media_types, reference, referrers
+from factory.distribution.media_types import Descriptor
 from factory.distribution.transport import Transport
 from factory.errors import FactoryError
 from factory.image.assemble import LayoutResult
-from factory.image.oci import Descriptor
 from factory.model import config as cfg
 from factory.publish import sbom, signing
 from factory.util import console

@@ -18,7 +18,8 @@ import pytest
 from factory.distribution import plan as push_plan
 from factory.distribution import push as registry_module
 from factory.distribution.push import PushResult, push_layout
-from factory.distribution.transport import RetryPolicy, Transport
+from factory.distribution.retry import RetryPolicy
+from factory.distribution.transport import Transport
 from factory.errors import RegistryError
 from tests.faultproxy import Fault, FaultProxy, running
 from tests.imagekit import factory_json

@@ -18,8 +18,8 @@ from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
 from factory.distribution import media_types, referrers
+from factory.distribution.media_types import Descriptor
 from factory.distribution.transport import Transport
-from factory.image.oci import Descriptor
 from factory.publish import signing
 from tests.conftest import ROOT
 from tests.imagekit import factory_json, make_project, run

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from factory.distribution import media_types
 from factory.errors import ConfigError, UsageError, ValidationError
 from factory.image import assemble as asm
 from factory.image import oci
@@ -101,7 +102,7 @@ def test_the_layout_names_per_target_manifests_then_index_tags(tmp_path: Path) -
     project = make_project(tmp_path / "p", ("arm64", "amd64_v3", "amd64"))
     result = _assemble(project, tmp_path / "oci")
     refs = json.loads((result.path / "index.json").read_text())["manifests"]
-    names = [r["annotations"][oci.REF_NAME] for r in refs]
+    names = [r["annotations"][media_types.REF_NAME] for r in refs]
     assert names == [
         "latest-amd64",
         "latest-arm64",
@@ -112,9 +113,9 @@ def test_the_layout_names_per_target_manifests_then_index_tags(tmp_path: Path) -
         "latest",
         "1.0",
     ]
-    by_name = {r["annotations"][oci.REF_NAME]: r for r in refs}
+    by_name = {r["annotations"][media_types.REF_NAME]: r for r in refs}
     assert by_name["latest"]["digest"] == by_name["1.0"]["digest"] == result.index.digest
-    assert by_name["latest"]["mediaType"] == oci.MEDIA_INDEX
+    assert by_name["latest"]["mediaType"] == media_types.MEDIA_INDEX
     v3 = next(i for i in result.images if i.target.name == "amd64_v3")
     assert by_name["1.0-amd64-v3"]["digest"] == v3.manifest.digest
     assert by_name["1.0-amd64-v3"]["platform"]["variant"] == "v3"
@@ -127,7 +128,7 @@ def test_tags_from_the_command_line_replace_the_images_tags(tmp_path: Path) -> N
     project = make_project(tmp_path / "p", ("amd64",))
     result = _assemble(project, tmp_path / "oci", tags=["v1"])
     refs = json.loads((result.path / "index.json").read_text())["manifests"]
-    assert [r["annotations"][oci.REF_NAME] for r in refs] == ["v1-amd64", "v1"]
+    assert [r["annotations"][media_types.REF_NAME] for r in refs] == ["v1-amd64", "v1"]
     with pytest.raises(UsageError, match="cannot be a tag"):
         _assemble(project, tmp_path / "oci", tags=["-bad"])
 
@@ -164,7 +165,7 @@ def test_config_and_annotations(tmp_path: Path) -> None:
     config = _blob(result.path, manifest["config"]["digest"])
     layer = gzip.decompress(oci.read_blob(result.path, manifest["layers"][0]["digest"]))
     assert (config["os"], config["architecture"], config["variant"]) == ("linux", "arm64", "v9")
-    assert config["rootfs"]["diff_ids"] == [oci.sha256_digest(layer)]
+    assert config["rootfs"]["diff_ids"] == [media_types.sha256_digest(layer)]
     assert config["config"]["Entrypoint"] == ["/greet"]
     assert config["config"]["User"] == "65532:65532"
     assert config["config"]["Env"] == ["GREETING=hello"]

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from factory.distribution import media_types
 from factory.errors import UsageError
 from factory.image import assemble as asm
-from factory.image import oci
 from factory.model.targets import Arch
 from factory.publish import docker_load as dockerload
 from tests.imagekit import make_project, write_ca_bundle
@@ -71,6 +71,8 @@ def test_the_docker_archive_carries_the_layout_config_and_uncompressed_layer(
     [manifest] = json.loads(files["manifest.json"])
     assert manifest["RepoTags"] == ["r/greeter:latest"]
     config = files[manifest["Config"]]
-    assert oci.sha256_digest(config) == image.config.digest
+    assert media_types.sha256_digest(config) == image.config.digest
     [layer_name] = manifest["Layers"]
-    assert json.loads(config)["rootfs"]["diff_ids"] == [oci.sha256_digest(files[layer_name])]
+    assert json.loads(config)["rootfs"]["diff_ids"] == [
+        media_types.sha256_digest(files[layer_name])
+    ]

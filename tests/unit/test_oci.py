@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from factory.distribution import media_types
 from factory.image import oci
 from factory.model.targets import BY_NAME
 
@@ -28,7 +29,7 @@ def _members(tar_bytes: bytes) -> list[tarfile.TarInfo]:
 
 
 def test_canonical_json_is_sorted_and_compact() -> None:
-    assert oci.canonical_json({"b": 1, "a": {"d": [1, 2], "c": "é"}}) == (
+    assert media_types.canonical_json({"b": 1, "a": {"d": [1, 2], "c": "é"}}) == (
         '{"a":{"c":"é","d":[1,2]},"b":1}'.encode()
     )
 
@@ -88,7 +89,7 @@ def test_gzip_is_deterministic_and_standard() -> None:
 
 def test_config_manifest_and_index_reference_each_other() -> None:
     layer = oci.make_layer(_files(), mtime=7)
-    assert layer.diff_id == oci.sha256_digest(layer.tar)
+    assert layer.diff_id == media_types.sha256_digest(layer.tar)
     assert gzip.decompress(layer.blob.data) == layer.tar
     platform = BY_NAME["amd64_v3"].platform
     config = oci.image_config(
@@ -116,21 +117,21 @@ def test_config_manifest_and_index_reference_each_other() -> None:
     manifest = oci.image_manifest(config=config, layers=[layer], annotations={"k": "v"})
     mdoc = json.loads(manifest.data)
     assert mdoc["schemaVersion"] == 2
-    assert mdoc["mediaType"] == oci.MEDIA_MANIFEST
+    assert mdoc["mediaType"] == media_types.MEDIA_MANIFEST
     assert mdoc["config"] == {
-        "mediaType": oci.MEDIA_CONFIG,
+        "mediaType": media_types.MEDIA_CONFIG,
         "digest": config.digest,
         "size": len(config.data),
     }
     assert mdoc["layers"][0]["digest"] == layer.blob.digest
-    assert mdoc["layers"][0]["mediaType"] == oci.MEDIA_LAYER
+    assert mdoc["layers"][0]["mediaType"] == media_types.MEDIA_LAYER
     assert mdoc["annotations"] == {"k": "v"}
 
     index = oci.image_index([manifest.descriptor(platform=platform)], annotations={})
     idoc = json.loads(index.data)
     assert idoc["manifests"] == [
         {
-            "mediaType": oci.MEDIA_MANIFEST,
+            "mediaType": media_types.MEDIA_MANIFEST,
             "digest": manifest.digest,
             "size": manifest.size,
             "platform": {"architecture": "amd64", "os": "linux", "variant": "v3"},
@@ -140,12 +141,15 @@ def test_config_manifest_and_index_reference_each_other() -> None:
 
 
 def test_a_baseline_platform_has_no_variant() -> None:
-    assert oci.platform_json(BY_NAME["arm64"].platform) == {"architecture": "arm64", "os": "linux"}
+    assert media_types.platform_json(BY_NAME["arm64"].platform) == {
+        "architecture": "arm64",
+        "os": "linux",
+    }
 
 
 def test_write_layout_replaces_the_old_layout(tmp_path: Path) -> None:
-    first = oci.Blob(media_type=oci.MEDIA_CONFIG, data=b"{}")
-    second = oci.Blob(media_type=oci.MEDIA_CONFIG, data=b"[]")
+    first = oci.Blob(media_type=media_types.MEDIA_CONFIG, data=b"{}")
+    second = oci.Blob(media_type=media_types.MEDIA_CONFIG, data=b"[]")
     path = tmp_path / "layout"
     oci.write_layout(path, blobs=[first], refs=[first.descriptor()])
     oci.write_layout(path, blobs=[second], refs=[second.descriptor(annotations={"x": "y"})])
@@ -159,7 +163,7 @@ def test_write_layout_replaces_the_old_layout(tmp_path: Path) -> None:
 
 
 def test_read_blob_checks_the_digest(tmp_path: Path) -> None:
-    blob = oci.Blob(media_type=oci.MEDIA_CONFIG, data=b"{}")
+    blob = oci.Blob(media_type=media_types.MEDIA_CONFIG, data=b"{}")
     oci.write_layout(tmp_path / "l", blobs=[blob], refs=[])
     (tmp_path / "l" / "blobs" / "sha256" / blob.digest.removeprefix("sha256:")).write_bytes(b"x")
     with pytest.raises(ValueError, match="does not match"):
@@ -171,7 +175,7 @@ def test_layer_tar_bytes_are_pinned() -> None:
     have pushed (a new Python's tarfile, an edit of layer_tar): make it on purpose or not at all."""
     tar = oci.layer_tar(_files(), mtime=1234)
     assert len(tar) == 10240
-    assert oci.sha256_digest(tar) == (
+    assert media_types.sha256_digest(tar) == (
         "sha256:1b56fa68428efe815fe51b96fae0f4ae8e0be76385fff26771a534afdd9b0222"
     )
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from factory.distribution import push as registry
-from factory.distribution.transport import RetryPolicy
+from factory.distribution.retry import RetryPolicy
 from factory.errors import ExitCode, RegistryError
 from tests.fake_http import Reply, Request, serve
 from tests.fake_registry import FakeRegistry

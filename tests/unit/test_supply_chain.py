@@ -13,9 +13,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from factory.distribution import media_types, referrers
-from factory.distribution.transport import RetryPolicy, Transport
+from factory.distribution.media_types import Descriptor
+from factory.distribution.retry import RetryPolicy
+from factory.distribution.transport import Transport
 from factory.errors import ConfigError, RegistryError, UsageError, ValidationError
-from factory.image.oci import Descriptor
 from factory.publish import sbom, signing
 from tests.conftest import ROOT
 from tests.fake_http import Reply, Request, serve

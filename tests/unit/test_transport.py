@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from factory.distribution import auth
-from factory.distribution.transport import RetryPolicy, Transport, is_loopback, parse_retry_after
+from factory.distribution.retry import RetryPolicy, parse_retry_after
+from factory.distribution.transport import Transport, is_loopback
 from factory.errors import RegistryError
 from tests.fake_http import Handler, Reply, Request, serve
 
