@@ -20,6 +20,24 @@ from factory.engine import local_registry
 testcontainers_config.ryuk_disabled = True
 
 
+def dangling_managed_images() -> set[str]:
+    """The untagged images that carry factory's label: what a failed or replaced build leaves."""
+    found = engine.client().images.list(filters={"dangling": True, "label": engine.LABEL})
+    return {image.id for image in found}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_dangling_managed_images() -> Iterator[None]:
+    """The suite leaves no untagged factory image behind (a CI runner's disk is not free)."""
+    before = dangling_managed_images()
+    yield
+    left = dangling_managed_images() - before
+    assert not left, (
+        f"the tests left {len(left)} untagged factory image(s) behind: {sorted(left)}; "
+        "`docker history` of each names the build that committed it"
+    )
+
+
 @pytest.fixture(scope="module")
 def registry_image() -> str:
     return local_registry.ensure_image(engine.client())
