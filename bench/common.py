@@ -22,6 +22,7 @@ from typing import Any, Final
 import docker
 
 from factory.build import cargo
+from factory.build.job import CARGO_CACHE
 from factory.engine import docker_engine as engine
 from factory.engine.builder import BuilderImage, ensure_builder
 from factory.model import targets as target_table
@@ -220,7 +221,7 @@ def clear_targets(
     spec = engine.ContainerSpec(
         image=builder.tag,
         purpose="bench",
-        mounts=(engine.Mount(source=volume, target=cargo.CACHE),),
+        mounts=(engine.Mount(source=volume, target=CARGO_CACHE.path),),
     )
     with engine.container(client, spec) as box:
         box.run(["rm", "-rf", *directories])
@@ -245,7 +246,7 @@ def image_push(config: Path, repository: str, *extra: str) -> tuple[Timed, dict[
     done = factory(
         ["image", "--push", "--registry", repository, "--json", *extra],
         config=config,
-        volume=cargo.CACHE_VOLUME,
+        volume=CARGO_CACHE.volume,
     )
     return done, json.loads(done.stdout)
 

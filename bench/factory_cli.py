@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 
-from factory.build import cargo
+from factory.build import driver
+from factory.build.cargo import CargoDriver
 from factory.cli import main
 
 VOLUME_VARIABLE = "FACTORY_BENCH_CACHE_VOLUME"
@@ -18,5 +19,5 @@ VOLUME_VARIABLE = "FACTORY_BENCH_CACHE_VOLUME"
 if __name__ == "__main__":
     volume = os.environ.get(VOLUME_VARIABLE)
     if volume:
-        cargo.CACHE_VOLUME = volume  # type: ignore[misc]
+        driver.DRIVERS = {**driver.DRIVERS, "cargo": CargoDriver(volume=volume)}  # type: ignore[misc]
     raise SystemExit(main())

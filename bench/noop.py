@@ -20,7 +20,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common
-from factory.build import cargo
+from factory.build.job import CARGO_CACHE
 
 GOAL_SECONDS = 2.0
 
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "--registry",
                 repository,
             ],
-            env={"FACTORY_BENCH_CACHE_VOLUME": cargo.CACHE_VOLUME},
+            env={"FACTORY_BENCH_CACHE_VOLUME": CARGO_CACHE.volume},
             cwd=common.ROOT,
         )
     wall = common.median(seconds)

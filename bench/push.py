@@ -22,7 +22,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common
-from factory.build import cargo
+from factory.build.job import CARGO_CACHE
 from factory.distribution import push as registry
 
 
@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 common.unique("bench-push-f"),
             ],
             config=config,
-            volume=cargo.CACHE_VOLUME,
+            volume=CARGO_CACHE.volume,
         ).seconds
 
     def skopeo_side() -> float:

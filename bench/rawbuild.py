@@ -18,22 +18,13 @@ import docker
 
 from bench import common
 from factory.build import cargo
+from factory.build.job import CARGO_CACHE, SRC, Job, Request, source_mount
 from factory.engine import docker_engine as engine
 from factory.engine.builder import BuilderImage
+from factory.model.dist import Dist
 from factory.model.targets import Target
 
 WORKSPACE: Final = (common.ROOT / "examples/hello_world").resolve()
-
-
-@contextmanager
-def cache_volume(name: str) -> Iterator[None]:
-    """Point factory's Cargo driver at another cache volume for the duration."""
-    saved = cargo.CACHE_VOLUME
-    cargo.CACHE_VOLUME = name  # type: ignore[misc]
-    try:
-        yield
-    finally:
-        cargo.CACHE_VOLUME = saved  # type: ignore[misc]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,16 +46,26 @@ def builder_box(client: docker.DockerClient, builder: BuilderImage, volume: str)
         image=builder.tag,
         purpose="bench",
         mounts=(
-            engine.Mount(source=volume, target=cargo.CACHE),
-            engine.Mount(source=str(WORKSPACE), target=cargo.SRC, read_only=True, bind=True),
+            engine.Mount(source=volume, target=CARGO_CACHE.path),
+            source_mount(WORKSPACE),
         ),
         network=False,
-        workdir=cargo.SRC,
+        workdir=SRC,
     )
     with engine.container(client, spec) as box:
         if box.run(["test", "-f", cargo.vendor_config(key)], check=False).exit_code != 0:
-            with cache_volume(volume):
-                cargo.fetch(client, builder, workspace, key)
+            fetching = Request(
+                engine=client,
+                builder=builder,
+                workspace=WORKSPACE,
+                images=(),
+                targets_of=lambda image: (),
+                profile="opt",
+                dist=Dist(root=common.WORK / "dist"),
+                progress=print,
+                detail=lambda _: None,
+            )
+            cargo.CargoDriver(volume=volume).fetch(fetching, workspace, key)
         yield Box(container=box, key=key)
 
 
@@ -89,8 +90,8 @@ def compile_binary(
 ) -> Built:
     """factory's `cargo build` for one target (opt), optionally with Cargo features, another
     triple or extra environment; the binary is copied to `destination`."""
-    job = cargo.Job(image="bench", package=package, binary=binary, target=target, profile="opt")
-    argv = cargo.build_command(job, box.key)
+    job = Job(image="bench", binary=binary, target=target, profile="opt")
+    argv = cargo.build_command(cargo.CargoJob(job=job, package=package), box.key)
     if triple is not None:
         argv[argv.index(target.triple)] = triple
     if features:

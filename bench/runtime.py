@@ -25,7 +25,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common, rawbuild
-from factory.build import cargo
+from factory.build.job import CARGO_CACHE
 from factory.engine import docker_engine as engine
 from factory.model import targets as target_table
 
@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = common.WORK / "runtime"
     binaries: dict[str, Path] = {}
     sizes: dict[str, int] = {}
-    with rawbuild.builder_box(client, builder, cargo.CACHE_VOLUME) as box:
+    with rawbuild.builder_box(client, builder, CARGO_CACHE.volume) as box:
         plan = [("amd64 musl-malloc", "amd64", ()), ("amd64 mimalloc", "amd64", ("mimalloc",))]
         plan += [(level, level, ()) for level in levels[1:]]
         for name, target, features in plan:

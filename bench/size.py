@@ -29,7 +29,7 @@ if __package__ in (None, ""):
 import docker
 
 from bench import common, rawbuild
-from factory.build import cargo
+from factory.build.job import CARGO_CACHE
 from factory.engine import docker_engine as engine
 from factory.model import targets as target_table
 
@@ -62,14 +62,14 @@ def image_sizes(oci: Path) -> list[dict[str, Any]]:
 def glibc_static(client: docker.DockerClient, builder: Any, out: Path) -> tuple[int, int]:
     """(musl, glibc) sizes of the amd64 example, both static and built alike."""
     amd64 = target_table.get("amd64")
-    with rawbuild.builder_box(client, builder, cargo.CACHE_VOLUME) as box:
+    with rawbuild.builder_box(client, builder, CARGO_CACHE.volume) as box:
         musl = rawbuild.compile_binary(box, amd64, out / "musl" / "hello_world")
         glibc = rawbuild.compile_binary(
             box,
             amd64,
             out / "glibc" / "hello_world",
             triple="x86_64-unknown-linux-gnu",
-            directory=f"{cargo.CACHE}/target/bench-glibc-static/amd64",
+            directory=f"{CARGO_CACHE.path}/target/bench-glibc-static/amd64",
             environment={
                 # glibc's targets link through clang's own driver (no -Clink-self-contained).
                 "RUSTFLAGS": " ".join((*amd64.rustflags, "-Clink-arg=-fuse-ld=lld")),

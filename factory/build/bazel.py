@@ -19,62 +19,40 @@ every download. Remote cache and executor flags come from images.toml's [bazel] 
 from __future__ import annotations
 
 import hashlib
-import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final
 
-import docker
-
-from factory.build.bazel_stage import DOCKERFILE as STAGE_DOCKERFILE
 from factory.build.bazel_stage import ensure_bazel_stage
 from factory.build.binary import Binary
-from factory.engine.builder import BuilderImage
-from factory.engine.docker_engine import CommandError, ContainerSpec, ExecResult, Mount, container
+from factory.build.job import (
+    BAZEL_CACHE,
+    SRC,
+    Box,
+    Job,
+    Request,
+    deliver,
+    proxy_environment,
+    source_mount,
+)
+from factory.engine.docker_engine import CommandError, ContainerSpec, ExecResult, container
 from factory.errors import BuildError, EngineError, UsageError
 from factory.model.config import BazelConfig, ImageConfig, Profile
 from factory.model.dist import Dist
 from factory.model.targets import Target
-from factory.util import console
+from factory.util.console import Progress
 
-CACHE_VOLUME: Final = "factory-bazel-cache"
-CACHE: Final = "/cache/bazel"
-SRC: Final = "/src"
-REPOSITORY_CACHE: Final = f"{CACHE}/repository_cache"
-OUTPUT_USER_ROOT: Final = f"{CACHE}/user_root"
-
-_PROXY_VARIABLES: Final = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
-                           "no_proxy")  # fmt: skip
-
-Sink = Callable[[str], None]
-
-
-class Box(Protocol):
-    """Where the commands run: a builder container (factory.engine.Container) or a fake."""
-
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        environment: Mapping[str, str] | None = None,
-        workdir: str | None = None,
-        on_output: Sink | None = None,
-        check: bool = True,
-        what: str | None = None,
-    ) -> ExecResult: ...
-
-    def copy_out(self, path: str, destination: Path) -> Path: ...
+REPOSITORY_CACHE: Final = f"{BAZEL_CACHE.path}/repository_cache"
+OUTPUT_USER_ROOT: Final = f"{BAZEL_CACHE.path}/user_root"
 
 
 @dataclass(frozen=True, kw_only=True)
-class Job:
-    """One binary of one image for one target, and the Bazel label that builds it."""
+class Labelled:
+    """A Job and the Bazel label that builds it."""
 
-    image: str
-    binary: str
-    target: Target
+    job: Job
     label: str
 
 
@@ -86,7 +64,9 @@ def label_of(image: ImageConfig, target: Target) -> str:
 
 def output_base(workspace: Path) -> str:
     """One output base per workspace (its analysis cache survives between builds)."""
-    return f"{CACHE}/output_base/{hashlib.sha256(str(workspace).encode()).hexdigest()[:16]}"
+    return (
+        f"{BAZEL_CACHE.path}/output_base/{hashlib.sha256(str(workspace).encode()).hexdigest()[:16]}"
+    )
 
 
 def startup_options(workspace: Path) -> list[str]:
@@ -168,11 +148,6 @@ def output_file(stdout: str, label: str) -> str:
     return files[0]
 
 
-def environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """Proxy variables pass through: Bazel downloads modules, toolchains and crates."""
-    return {name: environ[name] for name in _PROXY_VARIABLES if name in environ}
-
-
 def check_workspace(path: Path) -> None:
     if not (path / "MODULE.bazel").is_file():
         raise UsageError(
@@ -212,22 +187,24 @@ def build_in(
     box: Box,
     *,
     workspace: Path,
-    jobs: Sequence[Job],
+    jobs: Sequence[Labelled],
     config: BazelConfig,
     profile: Profile,
     dist: Dist,
+    progress: Progress,
+    detail: Progress,
 ) -> list[Binary]:
     """Steps 2 and 3 in a running container (the unit tests drive this with a fake box)."""
     if not jobs:
         return []
     labels = [job.label for job in jobs]
-    console.info(f"bazel: building {len(labels)} target(s) ({profile})")
+    progress(f"bazel: building {len(labels)} target(s) ({profile})")
     started = time.monotonic()
     try:
         box.run(
             build_command(workspace, config, profile, labels),
             workdir=SRC,
-            on_output=console.detail,
+            on_output=detail,
             what="bazel build",
         )
     except CommandError as err:
@@ -236,16 +213,23 @@ def build_in(
             f"{(err.stderr or err.stdout).strip()[-6000:]}",
             hint="Fix the error above (the workspace, its MODULE.bazel or the remote cache "
             "settings in [bazel]) and run `factory build --driver bazel` again.",
-        ) from None
-    console.info(f"bazel: built in {time.monotonic() - started:.1f} s")
+        ) from err
+    progress(f"bazel: built in {time.monotonic() - started:.1f} s")
     root = _query(box, info_command(workspace, config, profile), "bazel info execution_root")
     execution_root = root.stdout.strip().splitlines()[-1]
-    return [_collect(box, job, workspace, config, profile, dist, execution_root) for job in jobs]
+    built = []
+    for job in jobs:
+        binary = _collect(box, job, workspace, config, profile, dist, execution_root)
+        progress(
+            f"bazel: {binary.image} {binary.target} -> {binary.path} ({binary.size / 1024:.0f} KiB)"
+        )
+        built.append(binary)
+    return built
 
 
 def _collect(
     box: Box,
-    job: Job,
+    job: Labelled,
     workspace: Path,
     config: BazelConfig,
     profile: Profile,
@@ -259,19 +243,7 @@ def _collect(
     # The rule's output may be a symlink to rustc's output: copy the file it points at.
     where = f"{execution_root}/{relative}"
     inside = _query(box, ["readlink", "-e", "--", where], f"resolving {where}").stdout.strip()
-    destination = dist.binary(job.image, job.target.name, job.binary)
-    try:
-        box.copy_out(inside, destination)
-    except OSError as exc:
-        raise BuildError(
-            f"Could not write {destination}: {exc.strerror}.",
-            hint="Check free disk space and write permission of the dist directory.",
-        ) from None
-    built = Binary.from_disk(destination, image=job.image, target=job.target.name, profile=profile)
-    console.info(
-        f"bazel: {job.image} {job.target.name} -> {destination} ({built.size / 1024:.0f} KiB)"
-    )
-    return built
+    return deliver(box, inside, job.job, dist)
 
 
 def _query(box: Box, argv: Sequence[str], what: str) -> ExecResult:
@@ -283,60 +255,49 @@ def _query(box: Box, argv: Sequence[str], what: str) -> ExecResult:
         raise BuildError(
             f"{what} failed after a successful build:\n{output}",
             hint="Run the same `bazel build` by hand in the workspace to see why; the output "
-            "base is kept in the factory-bazel-cache volume.",
-        ) from None
+            f"base is kept in the {BAZEL_CACHE.volume} volume.",
+        ) from err
 
 
-def jobs_for(
-    images: Sequence[ImageConfig], targets_of: Callable[[ImageConfig], Sequence[Target]]
-) -> list[Job]:
-    return [
-        Job(image=image.name, binary=image.binary, target=target, label=label_of(image, target))
-        for image in images
-        for target in targets_of(image)
-    ]
+def jobs_for(request: Request) -> list[Labelled]:
+    return [Labelled(job=job, label=label_of(image, job.target)) for image, job in request.jobs()]
 
 
-def build(
-    engine: docker.DockerClient,
-    builder: BuilderImage,
-    *,
-    workspace_path: Path,
-    images: Sequence[ImageConfig],
-    targets_of: Callable[[ImageConfig], Sequence[Target]],
-    profile: Profile,
-    dist: Dist,
-    bazel: BazelConfig,
-    keep: bool = False,
-    stage_dockerfile: Path = STAGE_DOCKERFILE,
-) -> list[Binary]:
-    """Compile every image x target with Bazel; the binaries land in dist/bin/<image>/<target>/.
+@dataclass(frozen=True, kw_only=True)
+class BazelDriver:
+    """The Bazel driver (a factory.build.driver.Driver)."""
 
-    `stage_dockerfile` is the Bazel stage's Dockerfile (default: dockerfiles/bazel.Dockerfile of
-    this checkout; pass the one beside [builder] dockerfile when that is elsewhere).
-    """
-    workspace = workspace_path.resolve()
-    check_workspace(workspace)
-    version = bazel_version(workspace)
-    stage = ensure_bazel_stage(engine, builder, bazel_version=version, dockerfile=stage_dockerfile)
-    spec = ContainerSpec(
-        image=stage.tag,
-        purpose="bazel",
-        mounts=(
-            Mount(source=CACHE_VOLUME, target=CACHE),
-            Mount(source=str(workspace), target=SRC, read_only=True, bind=True),
-        ),
-        network=True,
-        environment=environment(),
-        workdir=SRC,
-    )
-    with container(engine, spec, keep=keep) as box:
-        ensure_bazel(box, stage.tag, version)
-        return build_in(
-            box,
-            workspace=workspace,
-            jobs=jobs_for(images, targets_of),
-            config=bazel,
-            profile=profile,
-            dist=dist,
+    def build(self, request: Request) -> list[Binary]:
+        """Compile every image x target with Bazel; the binaries land in
+        dist/bin/<image>/<target>/. The Bazel stage is built from request.bazel_dockerfile."""
+        workspace = request.workspace.resolve()
+        check_workspace(workspace)
+        version = bazel_version(workspace)
+        stage = ensure_bazel_stage(
+            request.engine,
+            request.builder,
+            bazel_version=version,
+            dockerfile=request.bazel_dockerfile,
+            progress=request.progress,
+            detail=request.detail,
         )
+        spec = ContainerSpec(
+            image=stage.tag,
+            purpose="bazel",
+            mounts=(BAZEL_CACHE.mount(), source_mount(workspace)),
+            network=True,
+            environment=proxy_environment(),
+            workdir=SRC,
+        )
+        with container(request.engine, spec, keep=request.keep) as box:
+            ensure_bazel(box, stage.tag, version)
+            return build_in(
+                box,
+                workspace=workspace,
+                jobs=jobs_for(request),
+                config=request.bazel,
+                profile=request.profile,
+                dist=request.dist,
+                progress=request.progress,
+                detail=request.detail,
+            )

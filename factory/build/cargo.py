@@ -20,25 +20,27 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-import docker
-
 from factory.build.binary import Binary
-from factory.engine.builder import BuilderImage
+from factory.build.job import (
+    CARGO_CACHE,
+    SRC,
+    Job,
+    Request,
+    deliver,
+    proxy_environment,
+    source_mount,
+)
 from factory.engine.docker_engine import CommandError, Container, ContainerSpec, Mount, container
-from factory.errors import BuildError, EngineError, UsageError
-from factory.model.config import ImageConfig, Profile
-from factory.model.dist import Dist
+from factory.errors import BuildError, UsageError
+from factory.model.config import Profile
 from factory.model.targets import Target
-from factory.util import console
+from factory.util.console import Progress
 
-CACHE_VOLUME: Final = "factory-cache"
-CACHE: Final = "/cache"
-SRC: Final = "/src"
 STD_LIBRARY: Final = "lib/rustlib/src/rust/library/Cargo.toml"
 """std's workspace manifest, relative to `rustc --print sysroot`."""
 BUILD_STD: Final = "-Zbuild-std=std,panic_abort"
@@ -46,9 +48,6 @@ LINK_SELF_CONTAINED: Final = "-Clink-self-contained=no"
 HOST_CA_TARGET: Final = "/etc/factory/host-ca.crt"
 LTO: Final = "thin"
 """Rust's own LTO; linker-plugin LTO is impossible here (rustc's LLVM 22 vs clang/lld 21)."""
-
-_PROXY_VARIABLES: Final = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
-                           "no_proxy")  # fmt: skip
 
 # Cargo profile settings per factory profile (they override the workspace's own).
 PROFILE_ENV: Final[Mapping[Profile, Mapping[str, str]]] = {
@@ -74,18 +73,13 @@ PROFILE_ENV: Final[Mapping[Profile, Mapping[str, str]]] = {
     },
 }
 
-Sink = Callable[[str], None]
-
 
 @dataclass(frozen=True, kw_only=True)
-class Job:
-    """One binary of one image for one target."""
+class CargoJob:
+    """A Job and the Cargo package that holds its binary."""
 
-    image: str
+    job: Job
     package: str
-    binary: str
-    target: Target
-    profile: Profile
     epoch: int = 0
     """SOURCE_DATE_EPOCH for the compile (see build_environment). Always 0 by default: Cargo
     does not track it, so a warm build would keep an old __TIME__ that a clean build would not;
@@ -106,16 +100,16 @@ def vendor_key(lockfile: bytes, builder_id: str) -> str:
 
 
 def vendor_dir(key: str) -> str:
-    return f"{CACHE}/vendor/{key}"
+    return f"{CARGO_CACHE.path}/vendor/{key}"
 
 
 def vendor_config(key: str) -> str:
     """The source-replacement config cargo vendor printed; present only once vendoring is done."""
-    return f"{CACHE}/vendor/{key}.toml"
+    return f"{CARGO_CACHE.path}/vendor/{key}.toml"
 
 
 def target_dir(workspace: Path, target: Target, profile: Profile) -> str:
-    return f"{CACHE}/target/{_short_hash(str(workspace))}/{target.name}/{profile}"
+    return f"{CARGO_CACHE.path}/target/{_short_hash(str(workspace))}/{target.name}/{profile}"
 
 
 # $1 std's manifest, $2 the vendor directory, $3 its config, $4 a token unique to this fetch.
@@ -189,8 +183,9 @@ def build_environment(
     }
 
 
-def build_command(job: Job, key: str) -> list[str]:
+def build_command(work: CargoJob, key: str) -> list[str]:
     """`cargo build` for one job, offline against the vendor directory."""
+    job = work.job
     argv = [
         "cargo",
         "build",
@@ -202,7 +197,7 @@ def build_command(job: Job, key: str) -> list[str]:
         "--config",
         vendor_config(key),
         "--package",
-        job.package,
+        work.package,
         "--bin",
         job.binary,
         "--message-format=json-render-diagnostics",
@@ -242,26 +237,10 @@ def host_ca_bundle(environ: Mapping[str, str] = os.environ) -> Path | None:
 
 
 def fetch_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    env = {name: environ[name] for name in _PROXY_VARIABLES if name in environ}
+    env = proxy_environment(environ)
     if host_ca_bundle(environ) is not None:
         env["CARGO_HTTP_CAINFO"] = HOST_CA_TARGET
     return env
-
-
-def owner(environ: Mapping[str, str] = os.environ) -> tuple[int, int] | None:
-    """Whom outputs belong to when factory runs as root through sudo (else None: ourselves)."""
-    if os.geteuid() != 0 or "SUDO_UID" not in environ:
-        return None
-    return int(environ["SUDO_UID"]), int(environ.get("SUDO_GID", environ["SUDO_UID"]))
-
-
-def _give_away(path: Path, stop: Path, who: tuple[int, int] | None) -> None:
-    if who is None:
-        return
-    for item in (path, *path.parents):
-        os.chown(item, *who)
-        if item == stop:
-            break
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -286,53 +265,6 @@ class Workspace:
         return Workspace(path=path.resolve(), lockfile=lock.read_bytes())
 
 
-def _mounts(workspace: Workspace) -> tuple[Mount, ...]:
-    return (
-        Mount(source=CACHE_VOLUME, target=CACHE),
-        Mount(source=str(workspace.path), target=SRC, read_only=True, bind=True),
-    )
-
-
-def fetch(
-    engine: docker.DockerClient,
-    builder: BuilderImage,
-    workspace: Workspace,
-    key: str,
-    *,
-    keep: bool = False,
-) -> None:
-    """Phase 1 (network on): vendor the workspace's and std's crates into the cache."""
-    mounts = _mounts(workspace)
-    ca = host_ca_bundle()
-    if ca is not None:
-        mounts += (Mount(source=str(ca), target=HOST_CA_TARGET, read_only=True, bind=True),)
-    spec = ContainerSpec(
-        image=builder.tag,
-        purpose="fetch",
-        mounts=mounts,
-        network=True,
-        environment=fetch_environment(),
-        workdir=SRC,
-    )
-    console.info(f"fetch: vendoring crates of {workspace.path.name} and std (network on)")
-    started = time.monotonic()
-    with container(engine, spec, keep=keep) as box:
-        sysroot = box.run(["rustc", "--print", "sysroot"]).stdout.strip()
-        try:
-            box.run(
-                fetch_command(f"{sysroot}/{STD_LIBRARY}", key, box.name),
-                on_output=console.detail,
-            )
-        except CommandError as err:
-            raise BuildError(
-                f"Fetching the crates of {workspace.path} failed:\n{err.stderr.strip()[-4000:]}",
-                hint="Check that containers reach the crate registry (a proxy's variables "
-                "HTTPS_PROXY/NO_PROXY and CA bundle SSL_CERT_FILE are passed through), and that "
-                "Cargo.lock is current (`cargo update -w`).",
-            ) from None
-    console.info(f"fetch: done in {time.monotonic() - started:.1f} s")
-
-
 DISK_FULL: Final = "No space left on device"
 
 
@@ -346,82 +278,104 @@ def failure_hint(stderr: str) -> str:
     return "Fix the error above in the workspace and run `factory build` again."
 
 
-def _compile(box: Container, job: Job, workspace: Workspace, key: str) -> str:
+def _compile(
+    box: Container, work: CargoJob, workspace: Workspace, key: str, detail: Progress
+) -> str:
+    job = work.job
     directory = target_dir(workspace.path, job.target, job.profile)
     try:
         result = box.run(
-            build_command(job, key),
-            environment=build_environment(job.target, job.profile, directory, epoch=job.epoch),
-            on_output=lambda line: None if line.startswith("{") else console.detail(line),
+            build_command(work, key),
+            environment=build_environment(job.target, job.profile, directory, epoch=work.epoch),
+            on_output=lambda line: None if line.startswith("{") else detail(line),
         )
     except CommandError as err:
         raise BuildError(
-            f"Compiling {job.image} ({job.package}/{job.binary}) for {job.target.name} "
+            f"Compiling {job.image} ({work.package}/{job.binary}) for {job.target.name} "
             f"({job.target.triple}, {' '.join(rustflags(job.target))}) failed:\n"
             f"{err.stderr.strip()[-6000:]}",
             hint=failure_hint(err.stderr),
-        ) from None
+        ) from err
     profile_dir = "release" if job.profile == "opt" else "debug"
     return executable_from_messages(result.stdout, job.binary) or (
         f"{directory}/{job.target.triple}/{profile_dir}/{job.binary}"
     )
 
 
-def build(
-    engine: docker.DockerClient,
-    builder: BuilderImage,
-    *,
-    workspace_path: Path,
-    images: Sequence[ImageConfig],
-    targets_of: Callable[[ImageConfig], Sequence[Target]],
-    profile: Profile,
-    dist: Dist,
-    keep: bool = False,
-) -> list[Binary]:
-    """Compile every image x target; the binaries land in dist/bin/<image>/<target>/."""
-    workspace = Workspace.load(workspace_path)
-    key = vendor_key(workspace.lockfile, builder.id)
-    spec = ContainerSpec(
-        image=builder.tag, purpose="build", mounts=_mounts(workspace), network=False, workdir=SRC
-    )
-    artifacts: list[Binary] = []
-    with container(engine, spec, keep=keep) as box:
-        if box.run(["test", "-f", vendor_config(key)], check=False).exit_code != 0:
-            fetch(engine, builder, workspace, key, keep=keep)
-        for image in images:
-            for target in targets_of(image):
-                job = Job(
-                    image=image.name,
-                    package=image.cargo_package,
-                    binary=image.binary,
-                    target=target,
-                    profile=profile,
-                )
-                artifacts.append(_build_one(box, job, workspace, key, dist))
-    return artifacts
-
-
-def _build_one(box: Container, job: Job, workspace: Workspace, key: str, dist: Dist) -> Binary:
-    console.info(f"build: {job.image} {job.target.name} ({job.profile}) ...")
+def _build_one(
+    box: Container, work: CargoJob, workspace: Workspace, key: str, request: Request
+) -> Binary:
+    job = work.job
+    request.progress(f"build: {job.image} {job.target.name} ({job.profile}) ...")
     started = time.monotonic()
-    inside = _compile(box, job, workspace, key)
-    destination = dist.binary(job.image, job.target.name, job.binary)
-    try:
-        box.copy_out(inside, destination)
-    except EngineError:
-        raise
-    except OSError as exc:
-        raise BuildError(
-            f"Could not write {destination}: {exc.strerror}.",
-            hint="Free disk space on this host, or make the dist directory writable, and run "
-            "`factory build` again.",
-        ) from None
-    _give_away(destination, dist.root, owner())
-    built = Binary.from_disk(
-        destination, image=job.image, target=job.target.name, profile=job.profile
-    )
-    console.info(
+    inside = _compile(box, work, workspace, key, request.detail)
+    built = deliver(box, inside, job, request.dist)
+    request.progress(
         f"build: {job.image} {job.target.name} done in {time.monotonic() - started:.1f} s "
         f"({built.size / 1024:.0f} KiB)"
     )
     return built
+
+
+@dataclass(frozen=True, kw_only=True)
+class CargoDriver:
+    """The Cargo driver (a factory.build.driver.Driver)."""
+
+    volume: str = CARGO_CACHE.volume
+    """The cache volume, mounted at CARGO_CACHE.path (the benchmarks pass one of their own)."""
+
+    def _mounts(self, workspace: Workspace) -> tuple[Mount, ...]:
+        return (Mount(source=self.volume, target=CARGO_CACHE.path), source_mount(workspace.path))
+
+    def build(self, request: Request) -> list[Binary]:
+        """Compile every image x target; the binaries land in dist/bin/<image>/<target>/."""
+        workspace = Workspace.load(request.workspace)
+        key = vendor_key(workspace.lockfile, request.builder.id)
+        spec = ContainerSpec(
+            image=request.builder.tag,
+            purpose="build",
+            mounts=self._mounts(workspace),
+            network=False,
+            workdir=SRC,
+        )
+        binaries: list[Binary] = []
+        with container(request.engine, spec, keep=request.keep) as box:
+            if box.run(["test", "-f", vendor_config(key)], check=False).exit_code != 0:
+                self.fetch(request, workspace, key)
+            for image, job in request.jobs():
+                work = CargoJob(job=job, package=image.cargo_package)
+                binaries.append(_build_one(box, work, workspace, key, request))
+        return binaries
+
+    def fetch(self, request: Request, workspace: Workspace, key: str) -> None:
+        """Phase 1 (network on): vendor the workspace's and std's crates into the cache."""
+        mounts = self._mounts(workspace)
+        ca = host_ca_bundle()
+        if ca is not None:
+            mounts += (Mount(source=str(ca), target=HOST_CA_TARGET, read_only=True, bind=True),)
+        spec = ContainerSpec(
+            image=request.builder.tag,
+            purpose="fetch",
+            mounts=mounts,
+            network=True,
+            environment=fetch_environment(),
+            workdir=SRC,
+        )
+        request.progress(f"fetch: vendoring crates of {workspace.path.name} and std (network on)")
+        started = time.monotonic()
+        with container(request.engine, spec, keep=request.keep) as box:
+            sysroot = box.run(["rustc", "--print", "sysroot"]).stdout.strip()
+            try:
+                box.run(
+                    fetch_command(f"{sysroot}/{STD_LIBRARY}", key, box.name),
+                    on_output=request.detail,
+                )
+            except CommandError as err:
+                raise BuildError(
+                    f"Fetching the crates of {workspace.path} failed:\n"
+                    f"{err.stderr.strip()[-4000:]}",
+                    hint="Check that containers reach the crate registry (a proxy's variables "
+                    "HTTPS_PROXY/NO_PROXY and CA bundle SSL_CERT_FILE are passed through), and "
+                    "that Cargo.lock is current (`cargo update -w`).",
+                ) from err
+        request.progress(f"fetch: done in {time.monotonic() - started:.1f} s")

@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from factory.build import driver as drivers
 from factory.build.binary import Binary
+from factory.build.job import Request
 from factory.engine import builder as builder_image
 from factory.engine import docker_engine as engine
 from factory.errors import ValidationError
@@ -271,7 +273,8 @@ def build_stage(
     if not stale:
         return []
     artifacts = {
-        (a.image, a.target): a for a in _compile(config, client, builder, stale, profile, driver)
+        (a.image, a.target): a
+        for a in _compile(config, client, builder, stale, profile, driver, progress=progress)
     }
     for unit in stale:
         stamp = {"fingerprint": fingerprints[unit.key], "sha256": artifacts[unit.key].sha256}
@@ -333,13 +336,22 @@ def _compile(
     units: Sequence[Unit],
     profile: cfg.Profile,
     driver: cfg.Driver,
+    *,
+    progress: Progress,
 ) -> list[Binary]:
     wanted: dict[str, list[Target]] = {}
     for unit in units:
         wanted.setdefault(unit.image.name, []).append(unit.target)
     images = list({u.image.name: u.image for u in units}.values())
     return compile_images(
-        config, client, builder, images, lambda image: wanted[image.name], profile, driver
+        config,
+        client,
+        builder,
+        images,
+        lambda image: wanted[image.name],
+        profile,
+        driver,
+        progress=progress,
     )
 
 
@@ -351,37 +363,27 @@ def compile_images(
     targets_of: Callable[[cfg.ImageConfig], Sequence[Target]],
     profile: cfg.Profile,
     driver: cfg.Driver,
+    *,
+    progress: Progress,
 ) -> list[Binary]:
-    """Compile with the Cargo or the Bazel driver; both return the same Binary records."""
-    dist = Dist.of(config)
-    keep = console.options().debug
-    if driver == "bazel":
-        from factory.build import bazel
-
-        return bazel.build(
-            client,
-            builder,
-            workspace_path=config.workspace_path,
-            images=images,
-            targets_of=targets_of,
-            profile=profile,
-            dist=dist,
-            bazel=config.bazel,
-            keep=keep,
-            stage_dockerfile=config.dockerfile_path.with_name("bazel.Dockerfile"),
-        )
-    from factory.build import cargo
-
-    return cargo.build(
-        client,
-        builder,
-        workspace_path=config.workspace_path,
+    """Compile with the driver of that name (factory.build.driver.DRIVERS); every driver
+    returns the same Binary records."""
+    request = Request(
+        engine=client,
+        builder=builder,
+        workspace=config.workspace_path,
         images=images,
         targets_of=targets_of,
         profile=profile,
-        dist=dist,
-        keep=keep,
+        dist=Dist.of(config),
+        progress=progress,
+        detail=console.detail,
+        keep=console.options().debug,
+        bazel=config.bazel,
+        bazel_dockerfile=config.dockerfile_path.with_name("bazel.Dockerfile"),
     )
+    # Looked up when called: the benchmarks put a Cargo driver with its own cache volume there.
+    return drivers.DRIVERS[driver].build(request)
 
 
 def run(

@@ -16,6 +16,7 @@ from elftools.elf.elffile import ELFFile
 
 from factory.build import bazel
 from factory.build.bazel_stage import ensure_bazel_stage
+from factory.build.job import Request
 from factory.engine import docker_engine as engine
 from factory.engine.builder import BuilderImage, ensure_builder
 from factory.engine.docker_engine import ContainerSpec, Mount, container
@@ -73,16 +74,19 @@ def test_bazel_builds_static_binaries_that_run(
         pytest.skip(f"no Bazel in the builder, so no end-to-end Bazel build: {stage}")
     image = ImageConfig(name="hello-world", binary="hello_world")
     chosen = (target_table.get("amd64_v3"), target_table.get("arm64"))
-    artifacts = bazel.build(
-        client,
-        builder,
-        workspace_path=WORKSPACE,
+    request = Request(
+        engine=client,
+        builder=builder,
+        workspace=WORKSPACE,
         images=[image],
         targets_of=lambda _: chosen,
         profile="opt",
         dist=Dist(root=tmp_path),
+        progress=print,
+        detail=lambda _: None,
         bazel=BazelConfig(),
     )
+    artifacts = bazel.BazelDriver().build(request)
     assert [a.target for a in artifacts] == ["amd64_v3", "arm64"]
     machines = []
     for artifact in artifacts:

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from factory.build import cargo
+from factory.build import cargo, job
+from factory.build.job import Request
 from factory.engine import docker_engine as engine
 from factory.engine.bootstrap import resolve_base
 from factory.engine.builder import BuilderImage
@@ -54,14 +55,18 @@ def test_the_build_container_is_read_only_offline_and_unprivileged(
 
     monkeypatch.setattr(cargo, "container", examining)
     with pytest.raises(Checked):
-        cargo.build(
-            client,
-            stand_in,
-            workspace_path=ROOT / "examples" / "hello_world",
-            images=(),
-            targets_of=lambda image: (),
-            profile="opt",
-            dist=Dist(root=tmp_path / "dist"),
+        cargo.CargoDriver().build(
+            Request(
+                engine=client,
+                builder=stand_in,
+                workspace=ROOT / "examples" / "hello_world",
+                images=(),
+                targets_of=lambda image: (),
+                profile="opt",
+                dist=Dist(root=tmp_path / "dist"),
+                progress=lambda _: None,
+                detail=lambda _: None,
+            )
         )
     assert seen["host"]["NetworkMode"] == "none"
     assert seen["host"]["Privileged"] is False
@@ -85,8 +90,8 @@ def test_outputs_belong_to_the_user_behind_sudo(
     binary.write_bytes(b"\x7fELF")
     monkeypatch.setenv("SUDO_UID", "4321")
     monkeypatch.setenv("SUDO_GID", "4322")
-    who = cargo.owner()
+    who = job.owner()
     assert who == (4321, 4322)
-    cargo._give_away(binary, dist, who)
+    job.give_away(binary, dist, who)
     for path in (binary, binary.parent, binary.parent.parent):
         assert (path.stat().st_uid, path.stat().st_gid) == (4321, 4322), path

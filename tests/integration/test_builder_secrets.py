@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from factory.build import cargo
+from factory.build.job import Request
 from factory.engine import docker_engine as engine
 from factory.engine.bootstrap import resolve_base
 from factory.engine.builder import BuilderImage
@@ -59,18 +60,22 @@ def test_driver_containers_do_not_see_registry_secrets(
 
     monkeypatch.setattr(cargo, "container", checking)
     workspace = cargo.Workspace.load(ROOT / "examples" / "hello_world")
+    request = Request(
+        engine=client,
+        builder=stand_in,
+        workspace=workspace.path,
+        images=(),
+        targets_of=lambda image: (),
+        profile="opt",
+        dist=Dist(root=tmp_path / "dist"),
+        progress=lambda _: None,
+        detail=lambda _: None,
+    )
+    driver = cargo.CargoDriver()
     with pytest.raises(Checked):
-        cargo.fetch(client, stand_in, workspace, "secret-test")
+        driver.fetch(request, workspace, "secret-test")
     with pytest.raises(Checked):
-        cargo.build(
-            client,
-            stand_in,
-            workspace_path=workspace.path,
-            images=(),
-            targets_of=lambda image: (),
-            profile="opt",
-            dist=Dist(root=tmp_path / "dist"),
-        )
+        driver.build(request)
     assert set(seen) == {"fetch", "build"}
     for purpose, environment in seen.items():
         assert "PATH=" in environment, purpose  # the environment was really read

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import docker.errors
 import pytest
 
 from factory.build import bazel
 from factory.build import bazel_stage as bazel_image
+from factory.build.job import Request, proxy_environment
 from factory.engine.builder import BuilderImage
 from factory.engine.docker_engine import CommandError, ExecResult
 from factory.engine.images import content_hash, load_context
@@ -76,9 +77,24 @@ def _image(**kwargs: Any) -> ImageConfig:
     return ImageConfig(name="hello-world", binary="hello_world", **kwargs)
 
 
-def _jobs(*names: str, image: ImageConfig | None = None) -> list[bazel.Job]:
+def _jobs(*names: str, image: ImageConfig | None = None) -> list[bazel.Labelled]:
     chosen = tuple(target_table.get(n) for n in names)
-    return bazel.jobs_for([image or _image()], lambda _: chosen)
+    request = Request(
+        engine=cast(Any, None),
+        builder=BUILDER,
+        workspace=WORKSPACE,
+        images=[image or _image()],
+        targets_of=lambda _: chosen,
+        profile="opt",
+        dist=Dist(root=WORKSPACE / "dist"),
+        progress=_ignore,
+        detail=_ignore,
+    )
+    return bazel.jobs_for(request)
+
+
+def _ignore(line: str) -> None:
+    pass
 
 
 def test_labels_follow_the_example_and_bazel_label() -> None:
@@ -146,6 +162,7 @@ def test_build_in_builds_once_then_collects_every_output(tmp_path: Path) -> None
         jobs[1].label: "bazel-out/k8-opt-ST-2/bin/rust/hello_world/hello_world_static_arm64_v9a\n",
     }
     box = FakeBox(outputs=out)
+    lines: list[str] = []
     artifacts = bazel.build_in(
         box,
         workspace=WORKSPACE,
@@ -153,7 +170,13 @@ def test_build_in_builds_once_then_collects_every_output(tmp_path: Path) -> None
         config=BazelConfig(),
         profile="opt",
         dist=Dist(root=tmp_path),
+        progress=lines.append,
+        detail=_ignore,
     )
+    # Progress goes to the callback it was given, one line per step and per binary.
+    assert lines[0] == "bazel: building 2 target(s) (opt)"
+    assert lines[1].startswith("bazel: built in ")
+    assert lines[2].startswith("bazel: hello-world amd64 -> ") and len(lines) == 4
     builds = [a for a in box.ran if "build" in a]
     assert len(builds) == 1 and builds[0][-2:] == [j.label for j in jobs]
     assert [a.target for a in artifacts] == ["amd64", "arm64_v9a"]
@@ -175,6 +198,8 @@ def test_a_failing_build_is_a_build_error_with_bazels_message(tmp_path: Path) ->
             config=BazelConfig(),
             profile="fastbuild",
             dist=Dist(root=tmp_path),
+            progress=_ignore,
+            detail=_ignore,
         )
     assert "bazel build -c fastbuild" in caught.value.message
     assert caught.value.exit_code == 4
@@ -192,6 +217,8 @@ def test_cquery_must_list_exactly_one_file(listed: str, tmp_path: Path) -> None:
             config=BazelConfig(),
             profile="opt",
             dist=Dist(root=tmp_path),
+            progress=_ignore,
+            detail=_ignore,
         )
 
 
@@ -217,7 +244,7 @@ def test_the_workspace_must_be_a_bazel_workspace_with_a_pinned_version(tmp_path:
 
 def test_proxies_pass_through_and_nothing_else() -> None:
     env = {"HTTPS_PROXY": "http://proxy:3128", "HOME": "/root", "no_proxy": "localhost"}
-    assert bazel.environment(env) == {"HTTPS_PROXY": "http://proxy:3128", "no_proxy": "localhost"}
+    assert proxy_environment(env) == {"HTTPS_PROXY": "http://proxy:3128", "no_proxy": "localhost"}
 
 
 # --- the Bazel stage ----------------------------------------------------------------------
@@ -333,6 +360,8 @@ def test_a_failing_query_after_the_build_is_a_build_error(failing: str, tmp_path
             config=BazelConfig(),
             profile="opt",
             dist=Dist(root=tmp_path),
+            progress=_ignore,
+            detail=_ignore,
         )
     assert "no such target" in caught.value.message
 
@@ -347,6 +376,8 @@ def test_no_jobs_runs_nothing(tmp_path: Path) -> None:
             config=BazelConfig(),
             profile="opt",
             dist=Dist(root=tmp_path),
+            progress=_ignore,
+            detail=_ignore,
         )
         == []
     )

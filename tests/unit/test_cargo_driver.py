@@ -8,21 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from factory.build import cargo
+from factory.build import cargo, job
 from factory.build.binary import Binary
-from factory.errors import UsageError
+from factory.errors import BuildError, UsageError
 from factory.model import targets
 from factory.model.config import Profile
 from factory.model.dist import Dist
 
 
-def _job(name: str, profile: Profile = "opt") -> cargo.Job:
-    return cargo.Job(
-        image="hello-world",
+def _job(name: str, profile: Profile = "opt") -> cargo.CargoJob:
+    return cargo.CargoJob(
+        job=job.Job(
+            image="hello-world", binary="hello_world", target=targets.get(name), profile=profile
+        ),
         package="hello_world",
-        binary="hello_world",
-        target=targets.get(name),
-        profile=profile,
     )
 
 
@@ -158,10 +157,10 @@ def test_workspace_needs_cargo_toml_and_lock(tmp_path: Path) -> None:
 
 def test_owner_is_only_set_under_sudo(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 0)
-    assert cargo.owner({"SUDO_UID": "1000", "SUDO_GID": "1001"}) == (1000, 1001)
-    assert cargo.owner({}) is None
+    assert job.owner({"SUDO_UID": "1000", "SUDO_GID": "1001"}) == (1000, 1001)
+    assert job.owner({}) is None
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    assert cargo.owner({"SUDO_UID": "1000"}) is None
+    assert job.owner({"SUDO_UID": "1000"}) is None
 
 
 def test_binary_json_keys_are_locked(tmp_path: Path) -> None:
@@ -184,3 +183,20 @@ def test_the_compile_gets_source_date_epoch_for_reproducible_c_code() -> None:
     env = cargo.build_environment(targets.get("arm64"), "opt", "/t", epoch=1700000000)
     assert env["SOURCE_DATE_EPOCH"] == "1700000000"
     assert cargo.build_environment(targets.get("arm64"), "opt", "/t")["SOURCE_DATE_EPOCH"] == "0"
+
+
+class _UnwritableBox:
+    """copy_out fails as a full disk would."""
+
+    def run(self, argv: object, **kwargs: object) -> object:
+        raise AssertionError("not called")
+
+    def copy_out(self, path: str, destination: Path) -> Path:
+        raise OSError(28, "No space left on device")
+
+
+def test_an_unwritable_dist_is_a_build_error_that_keeps_its_cause(tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match="No space left on device") as caught:
+        job.deliver(_UnwritableBox(), "/x", _job("amd64").job, Dist(root=tmp_path))  # type: ignore[arg-type]
+    assert str(tmp_path / "bin" / "hello-world" / "amd64" / "hello_world") in caught.value.message
+    assert isinstance(caught.value.__cause__, OSError)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -50,6 +50,8 @@ def fake_compile(calls: list[list[str]]) -> Any:
         units: Sequence[pipeline.Unit],
         profile: cfg.Profile,
         driver: cfg.Driver,
+        *,
+        progress: Callable[[str], None],
     ) -> list[Binary]:
         calls.append([u.target.name for u in units])
         out = []
