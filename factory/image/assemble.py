@@ -123,7 +123,7 @@ def extra_files(image: cfg.ImageConfig, *, ca_bundle: Path) -> ExtraFiles:
                 f"Image {image.name!r} asks for CA certificates (files.ca_certificates = true), "
                 f"but {ca_bundle} cannot be read ({err.strerror}). Install Debian's "
                 "ca-certificates package on this host, or set files.ca_certificates = false."
-            ) from None
+            ) from err
         origin = f"{ca_bundle} on the build host (sha256:{hashlib.sha256(data).hexdigest()})"
         files.append(oci.FileEntry(path=CA_PATH, data=data, mode=0o644))
     if image.files.passwd:
@@ -191,7 +191,7 @@ def _target_image(
         raise ConfigError(
             f"Image {image.name!r}: {err}. Change its `entrypoint` so the binary does not "
             "collide with the files the image adds."
-        ) from None
+        ) from err
     if media_types.sha256_digest(files[0].data) != f"sha256:{binary.sha256}":
         raise ValidationError(
             f"{binary.path} changed while it was being packed. Run `factory build` and "
@@ -266,20 +266,9 @@ def assemble_image(
         for target, binary in zip(ordered, binaries, strict=True)
     )
     index = oci.image_index([i.manifest for i in images], annotations=annotations)
-    refs = [
-        media_types.Descriptor(
-            media_type=i.manifest.media_type,
-            digest=i.manifest.digest,
-            size=i.manifest.size,
-            platform=i.target.platform,
-            annotations={media_types.REF_NAME: f"{tag}-{i.target.tag_suffix}"},
-        )
-        for tag in tags
-        for i in images
-    ] + [index.descriptor(annotations={media_types.REF_NAME: tag}) for tag in tags]
     path = out_dir / image.name
     with fsutil.exclusive(out_dir / f".{image.name}.lock", what=f"the layout {path}"):
-        oci.write_layout(path, blobs=[*blobs.values(), index], refs=refs)
+        oci.write_layout(path, blobs=[*blobs.values(), index], refs=_refs(tags, images, index))
     return LayoutResult(
         image=image.name,
         path=path,
@@ -291,6 +280,25 @@ def assemble_image(
         ca_certificates=extras.ca_origin,
         size=index.size + sum(b.size for b in blobs.values()),
     )
+
+
+def _refs(
+    tags: Sequence[str], images: Sequence[TargetImage], index: oci.Blob
+) -> list[media_types.Descriptor]:
+    """index.json's names: `<tag>-<target tag suffix>` for each manifest, then `<tag>` for the
+    index, per tag (the order a push follows: manifests before the index that references them)."""
+    manifests = [
+        media_types.Descriptor(
+            media_type=i.manifest.media_type,
+            digest=i.manifest.digest,
+            size=i.manifest.size,
+            platform=i.target.platform,
+            annotations={media_types.REF_NAME: f"{tag}-{i.target.tag_suffix}"},
+        )
+        for tag in tags
+        for i in images
+    ]
+    return manifests + [index.descriptor(annotations={media_types.REF_NAME: tag}) for tag in tags]
 
 
 def assemble(
