@@ -24,6 +24,7 @@ from factory.model.config import Driver
 from factory.model.dist import Dist
 from factory.pipeline import run as pipeline
 from factory.util import console, fsutil
+from factory.validate.gate import built_binary
 
 
 @app.command("build")
@@ -69,7 +70,8 @@ def build_command(
             progress=console.info,
             driver=chosen_driver,
         )
-    binaries = [pipeline.binary_on_disk(Dist.of(config), u, profile) for u in units]
+    dist = Dist.of(config)
+    binaries = [built_binary(dist, u.image, u.target.name, profile) for u in units]
     rows = [b for b in binaries if b is not None]
     if console.options().json:
         console.result_json([a.to_json() for a in rows])

@@ -8,11 +8,11 @@ import typer
 
 from factory.cli.app import app, load_config
 from factory.cli.options import CompilationModeOption, ImageOption, TargetOption
-from factory.errors import UsageError, ValidationError
+from factory.errors import UsageError
 from factory.model import targets as target_table
 from factory.model.config import Profile
 from factory.util import console
-from factory.validate.report import COLUMNS, failure_message
+from factory.validate.report import COLUMNS
 
 _PROFILES: dict[str, Profile] = {p: p for p in get_args(Profile)}
 
@@ -38,9 +38,7 @@ def validate_command(
     `factory image` trusts; results of targets not validated now stay), prints one row per
     binary, and exits 5 naming the targets that failed in this run.
     """
-    from factory.validate import (
-        stage as validate,  # pyelftools and capstone load only for this command
-    )
+    from factory.validate import stage as validate
 
     config = load_config()
     images = config.select_images(image or [])
@@ -51,12 +49,9 @@ def validate_command(
             f"Unknown compilation mode {compilation_mode!r}: use -c opt, -c dbg or -c fastbuild, "
             "the mode the binaries were built with."
         )
-    report, document, report_path = validate.run(
-        config, images, targets, profile=profile, qemu_image=qemu_image
-    )
+    outcome = validate.run(config, images, targets, profile=profile, qemu_image=qemu_image)
     if console.options().json:
-        console.result_json(document)
+        console.result_json(outcome.document)
     else:
-        console.table(COLUMNS, report.rows())
-    if not report.passed:
-        raise ValidationError(failure_message(report.failing, report_path))
+        console.table(COLUMNS, outcome.report.rows())
+    outcome.require_passed()

@@ -8,11 +8,12 @@ locked by a unit test; change them only with a new schema version.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
+from factory.errors import ValidationError
 from factory.model.targets import TARGETS
 from factory.util.fsutil import atomic_write_json
 
@@ -126,54 +127,103 @@ class Report:
     def failing(self) -> list[TargetResult]:
         return [r for r in self.results if not r.passed]
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "schema": SCHEMA,
-            "passed": self.passed,
-            "results": [r.to_json() for r in self.results],
-        }
-
     def rows(self) -> list[list[str]]:
         return [r.row() for r in self.results]
 
-    def write(self, path: Path) -> None:
-        """Write the document atomically (readers see the old report or the new one)."""
-        atomic_write_json(path, self.to_json())
 
-    def write_merged(self, path: Path) -> dict[str, Any]:
-        """Write ``path`` with these results replacing those of the same image and target.
+_VALIDATE_AGAIN: Final = "Run `factory validate` again to rewrite it."
+ReportStatus = Literal["read", "missing", "unreadable", "foreign"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportFile:
+    """dist/report.json as it is on disk: the one reader of the document.
+
+    Reading never raises: a missing file, one that cannot be read or parsed, and a document of
+    another schema (or one without a results list) are each a ``status`` with a ``reason``, and
+    each caller decides what that means:
+
+    - the validation stage (``factory validate``, ``factory image``) replaces such a file with its
+      own results and says so when the file was there but not usable (nothing is trusted from it);
+    - the image gate (``validate.gate``) refuses to pack anything: ``require`` raises.
+    """
+
+    path: Path
+    status: ReportStatus
+    reason: str
+    """Why the file is not usable, one sentence naming it (empty when ``status`` is read)."""
+    entries: Mapping[tuple[str, str], Mapping[str, Any]]
+    """The results by (image, target); empty unless ``status`` is read."""
+
+    @classmethod
+    def read(cls, path: Path) -> ReportFile:
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return cls._unusable(
+                path, "missing", f"{path} does not exist: no binary has been validated."
+            )
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            return cls._unusable(path, "unreadable", f"{path} cannot be read ({err}).")
+        schema = document.get("schema") if isinstance(document, dict) else None
+        results = document.get("results") if isinstance(document, dict) else None
+        if schema != SCHEMA or not isinstance(results, list):
+            found = f"schema {schema!r}" if schema != SCHEMA else "no results list"
+            return cls._unusable(path, "foreign", f"{path} is not a {SCHEMA} report ({found}).")
+        entries = {
+            (str(entry["image"]), str(entry["target"])): entry
+            for entry in results
+            if isinstance(entry, dict) and "image" in entry and "target" in entry
+        }
+        return cls(path=path, status="read", reason="", entries=entries)
+
+    @classmethod
+    def _unusable(cls, path: Path, status: ReportStatus, reason: str) -> ReportFile:
+        return cls(path=path, status=status, reason=reason, entries={})
+
+    def require(self) -> ReportFile:
+        """This report, or a ValidationError saying why there is none to trust and the fix."""
+        if self.status == "missing":
+            raise ValidationError(
+                f"{self.reason} run `factory build` and `factory validate` first."
+            )
+        if self.status != "read":
+            raise ValidationError(f"{self.reason} {_VALIDATE_AGAIN}")
+        return self
+
+    def passed_sha256(self, image: str, target: str) -> str | None:
+        """The sha256 (hex) of the binary this report lists as passed for image and target."""
+        entry = self.entries.get((image, target), {})
+        if entry.get("passed") is not True:
+            return None
+        return str(entry.get("sha256", "")).removeprefix("sha256:")
+
+    def vouches_for(self, binary: Binary) -> bool:
+        """Whether these exact bytes passed validation for their image and target."""
+        return self.passed_sha256(binary.image, binary.target) == binary.sha256
+
+    def merged(self, results: Sequence[TargetResult]) -> dict[str, Any]:
+        """The document with ``results`` replacing those of the same image and target.
 
         Entries of other images and targets that an earlier run validated stay, so validating
-        one target does not make the image stage refuse the others. Returns the document.
+        one target does not make the image stage refuse the others.
         """
-        entries = read_entries(path)
-        for result in self.results:
+        entries: dict[tuple[str, str], Mapping[str, Any]] = dict(self.entries)
+        for result in results:
             entries[(result.image, result.target)] = result.to_json()
         rank = {t.name: i for i, t in enumerate(TARGETS)}
         ordered = sorted(entries, key=lambda key: (key[0], rank.get(key[1], len(rank)), key[1]))
-        document = {
+        return {
             "schema": SCHEMA,
             "passed": all(entries[key].get("passed") is True for key in ordered),
             "results": [entries[key] for key in ordered],
         }
-        atomic_write_json(path, document)
+
+    def write_merged(self, results: Sequence[TargetResult]) -> dict[str, Any]:
+        """Write ``merged(results)`` atomically (readers see the old report or the new one)."""
+        document = self.merged(results)
+        atomic_write_json(self.path, document)
         return document
-
-
-def read_entries(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    """The results of an existing report by (image, target); empty when absent or foreign."""
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return {}
-    if not isinstance(document, dict) or document.get("schema") != SCHEMA:
-        return {}
-    results = document.get("results")
-    return {
-        (str(entry["image"]), str(entry["target"])): entry
-        for entry in (results if isinstance(results, list) else [])
-        if isinstance(entry, dict) and "image" in entry and "target" in entry
-    }
 
 
 def failure_message(failing: Sequence[TargetResult], report_path: Path) -> str:

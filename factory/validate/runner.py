@@ -1,4 +1,4 @@
-"""A ``emulate.Runner`` on the Docker engine: commands in a throw-away container.
+"""The ``smoke.Runner`` on the Docker engine: commands in a throw-away container.
 
 The container comes from an image with qemu-user (the builder image), has the binaries' folder
 bind-mounted read-only at ``/artifacts``, no network, factory's labels, and is removed when the
@@ -26,7 +26,7 @@ _TIMED_OUT: Final = (124, 128 + 9)  # timeout's own status; KILL after the grace
 
 
 class ContainerRunner:
-    """Runs commands in one container where ``root`` (on the host) is ``/artifacts``."""
+    """The ``smoke.Runner`` of one container where ``root`` (on the host) is ``/artifacts``."""
 
     def __init__(self, container: engine.Container, root: Path) -> None:
         self._container = container
@@ -36,10 +36,10 @@ class ContainerRunner:
         """Where the container sees ``host_path`` (a file under the mounted root)."""
         try:
             relative = host_path.resolve().relative_to(self._root)
-        except ValueError:
+        except ValueError as err:
             raise UsageError(
                 f"{host_path} is not under {self._root}, the folder mounted for smoke runs."
-            ) from None
+            ) from err
         return str(MOUNT_POINT / relative.as_posix())
 
     def run(self, argv: Sequence[str], *, timeout: float) -> RunResult:

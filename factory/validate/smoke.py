@@ -1,11 +1,11 @@
 """Smoke runs: each binary runs under qemu-user with the oldest CPU model of its level.
 
 Runs happen through a ``Runner``: something that runs an argv with a time limit where the
-binaries are visible (a container of an image that has qemu-user, see ``factory.runner``; a fake
-in unit tests). The CPU model comes from the target table: amd64_v3 runs on Haswell-noTSX,
-arm64 on cortex-a53, arm64_v9a on neoverse-n2. QEMU cannot emulate AVX-512, so amd64_v4 runs
-natively when the CPU under the runner has every feature of the level, and is otherwise
-reported "not run" with the reason.
+binaries are visible, and says where it sees a host file (``runner.ContainerRunner``, a container
+of an image that has qemu-user; a fake in unit tests). The CPU model comes from the target
+table: amd64_v3 runs on Haswell-noTSX, arm64 on cortex-a53, arm64_v9a on neoverse-n2. QEMU
+cannot emulate AVX-512, so amd64_v4 runs natively when the CPU under the runner has every
+feature of the level, and is otherwise reported "not run" with the reason.
 
 Each x86-64 level above the baseline also runs once on the CPU model of the level below: a fault
 there (SIGILL) is evidence that the build really uses its level. That run is informational.
@@ -17,6 +17,7 @@ import re
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final, Literal, Protocol
 
 from factory.model import targets as target_table
@@ -52,6 +53,10 @@ class RunResult:
 
 class Runner(Protocol):
     """Runs commands where the binaries are, with a time limit."""
+
+    def path_of(self, host_path: Path) -> str:
+        """Where the runner's commands see ``host_path`` (a built binary)."""
+        ...
 
     def run(self, argv: Sequence[str], *, timeout: float) -> RunResult:
         """Run ``argv``; kill it after ``timeout`` seconds (then ``timed_out`` is true)."""

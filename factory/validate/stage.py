@@ -1,17 +1,25 @@
-"""Validation of built binaries: ELF audit, instruction-set audit, smoke runs, one report.
+"""The validation stage, used by `factory validate` and by `factory image`'s pipeline: the ELF
+audit, the instruction-set audit and the smoke runs of built binaries, merged into one report.
 
 Input: ``dist/bin/<image>/<target>/<binary>`` (what ``factory build`` wrote) and images.toml's
-smoke expectations. Output: a ``report.Report``; the command writes it to ``dist/report.json``.
+smoke expectations. Output: this run's ``report.Report``, merged into ``dist/report.json``
+(read and written by ``report.ReportFile``, the one reader of that file).
+
+Which binaries are validated: every selected one, unless the caller passes a ``Reuse`` (the
+pipeline passes its build stamps); then a binary is skipped when report.json lists its exact
+sha256 as passed and the ``Reuse`` trusts the expectations it was judged by. A report.json that
+exists but cannot be used (unreadable, another schema) vouches for nothing; the stage says so
+and rewrites it with this run's results.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from factory.build.binary import Binary
 from factory.engine import builder
@@ -21,13 +29,15 @@ from factory.model import config as cfg
 from factory.model.dist import Dist
 from factory.model.targets import Target
 from factory.util import console
-from factory.validate import elf as elfcheck
-from factory.validate import isa, runner
-from factory.validate import smoke as emulate
-from factory.validate.report import Report, TargetResult
+from factory.util.console import Progress
+from factory.validate import runner, smoke
+from factory.validate.gate import built_binary
+from factory.validate.report import Report, ReportFile, TargetResult, failure_message
 from factory.validate.smoke import LowerLevelResult, Runner, SmokeResult
 
-Progress = Callable[[str], None]
+if TYPE_CHECKING:  # the audits load pyelftools and capstone: imported where they run
+    from factory.validate.elf import ElfReport
+    from factory.validate.isa import IsaReport
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,11 +48,39 @@ class Subject:
     target: Target
     smoke: cfg.SmokeConfig
 
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.binary.image, self.target.name)
 
-class ArtifactRunner(Runner, Protocol):
-    """A runner that can also say where it sees a host file."""
 
-    def path_of(self, host_path: Path) -> str: ...
+class Reuse(Protocol):
+    """What lets a result of an earlier run stand, besides report.json vouching for the bytes."""
+
+    def trusts(self, subject: Subject) -> bool:
+        """Whether the subject was judged by the same expectations and validator as now."""
+        ...
+
+    def record(self, subject: Subject, result: TargetResult) -> None:
+        """Remember a result of this run, so that a later run may reuse it."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """What one run of the stage did."""
+
+    report: Report
+    """This run's results (none when every subject was reused)."""
+    document: dict[str, Any]
+    """report.json as it now is: earlier runs' results of other images and targets included."""
+    path: Path
+    validated: tuple[tuple[str, str], ...]
+    reused: tuple[tuple[str, str], ...]
+
+    def require_passed(self) -> None:
+        """Raise the one-paragraph ValidationError naming each target that failed in this run."""
+        if not self.report.passed:
+            raise ValidationError(failure_message(self.report.failing, self.path))
 
 
 def find_subjects(
@@ -58,16 +96,11 @@ def find_subjects(
     missing: list[tuple[str, str]] = []
     for image in images:
         for target in targets if targets is not None else image.resolved_targets:
-            path = dist.binary(image.name, target.name, image.binary)
-            if not path.is_file():
+            binary = built_binary(dist, image, target.name, profile or config.workspace.profile)
+            if binary is None:
+                path = dist.binary(image.name, target.name, image.binary)
                 missing.append((f"{image.name}/{target.name} ({path})", target.name))
                 continue
-            binary = Binary.from_disk(
-                path,
-                image=image.name,
-                target=target.name,
-                profile=profile or config.workspace.profile,
-            )
             subjects.append(Subject(binary=binary, target=target, smoke=image.smoke))
     if missing:
         selection = " ".join(f"-t {name}" for name in dict.fromkeys(t for _, t in missing))
@@ -78,10 +111,12 @@ def find_subjects(
     return subjects
 
 
-def audit_isa(path: Path, report: elfcheck.ElfReport) -> isa.IsaReport | None:
+def audit_isa(path: Path, report: ElfReport) -> IsaReport | None:
     """The instruction counts, when the file is an ELF of a machine capstone knows."""
     if report.facts is None or report.facts.machine not in ("EM_X86_64", "EM_AARCH64"):
         return None
+    from factory.validate import isa
+
     try:
         return isa.audit(path)
     except Exception:  # pyelftools and construct raise many kinds on a corrupt file, which
@@ -89,24 +124,26 @@ def audit_isa(path: Path, report: elfcheck.ElfReport) -> isa.IsaReport | None:
         return None
 
 
-def validate_one(subject: Subject, runner: ArtifactRunner, flags: frozenset[str]) -> TargetResult:
+def validate_one(subject: Subject, runner: Runner, flags: frozenset[str]) -> TargetResult:
+    from factory.validate import elf as elfcheck
+
     started = time.monotonic()
     binary, target = subject.binary, subject.target
     elf = elfcheck.check(binary.path, target, profile=binary.profile)
     if elf.passed:
         inside = runner.path_of(binary.path)
-        smoke = emulate.smoke(runner, target, inside, subject.smoke, flags)
-        lower = emulate.lower_level(runner, target, inside, subject.smoke)
+        ran = smoke.smoke(runner, target, inside, subject.smoke, flags)
+        lower = smoke.lower_level(runner, target, inside, subject.smoke)
     else:
         codes = ", ".join(sorted({f.code for f in elf.findings if f.severity == "error"}))
         why = f"the ELF audit failed ({codes})"
-        smoke = SmokeResult(status="not run", reason=why, cpu=None)
+        ran = SmokeResult(status="not run", reason=why, cpu=None)
         lower = LowerLevelResult(status="not run", reason=why)
     return TargetResult(
         binary=binary,
         elf=elf,
         isa=audit_isa(binary.path, elf),
-        smoke=smoke,
+        smoke=ran,
         lower_level=lower,
         seconds=time.monotonic() - started,
     )
@@ -114,7 +151,7 @@ def validate_one(subject: Subject, runner: ArtifactRunner, flags: frozenset[str]
 
 def open_runner(
     config: cfg.Config, qemu_image: str | None, bin_dir: Path
-) -> AbstractContextManager[ArtifactRunner]:
+) -> AbstractContextManager[Runner]:
     """A container of the builder image (or ``qemu_image``) with ``bin_dir`` mounted."""
     client = engine.client()
     image = qemu_image or (
@@ -132,28 +169,53 @@ def run(
     *,
     profile: cfg.Profile | None = None,
     qemu_image: str | None = None,
+    reuse: Reuse | None = None,
     progress: Progress = console.info,
-) -> tuple[Report, dict[str, Any], Path]:
-    """The validation stage: validate what the build left, merge it into dist/report.json.
+) -> Outcome:
+    """Validate what the build left (all of it, or what ``reuse`` does not let stand) and merge
+    the results into dist/report.json; the caller decides what a failure means.
 
     ``profile``: the compilation mode the binaries were built with (default: images.toml's).
-
-    Returns this run's report, the document now on disk (earlier runs' results of other images
-    and targets included) and its path; the caller decides what a failure means.
     """
     dist = Dist.of(config)
     subjects = find_subjects(config, dist, images, targets, profile=profile)
+    previous = ReportFile.read(dist.report)
+    if previous.status in ("unreadable", "foreign"):
+        progress(f"validate: {previous.reason} This run rewrites it; it vouches for nothing.")
+    pending = [
+        s
+        for s in subjects
+        if reuse is None or not (previous.vouches_for(s.binary) and reuse.trusts(s))
+    ]
+    reused = tuple(s.key for s in subjects if s not in pending)
+    if reused:
+        progress(f"validate: {len(reused)} binary(ies) already validated")
+    if not pending:
+        document = previous.merged(())
+        return Outcome(
+            report=Report(results=()),
+            document=document,
+            path=dist.report,
+            validated=(),
+            reused=reused,
+        )
     with open_runner(config, qemu_image, dist.bin) as running:
-        report = validate(subjects, running, progress=progress)
-    path = dist.report
-    document = report.write_merged(path)
-    progress(f"validate: wrote {path} ({len(document['results'])} results)")
-    return report, document, path
+        report = validate(pending, running, progress=progress)
+    document = previous.write_merged(report.results)
+    progress(f"validate: wrote {dist.report} ({len(document['results'])} results)")
+    if reuse is not None:
+        by_key = {s.key: s for s in pending}
+        for result in report.results:
+            reuse.record(by_key[(result.image, result.target)], result)
+    validated = tuple(s.key for s in pending)
+    return Outcome(
+        report=report, document=document, path=dist.report, validated=validated, reused=reused
+    )
 
 
-def validate(subjects: Sequence[Subject], runner: ArtifactRunner, *, progress: Progress) -> Report:
+def validate(subjects: Sequence[Subject], runner: Runner, *, progress: Progress) -> Report:
     """Validate every subject in order; each result is reported through ``progress``."""
-    flags = emulate.host_flags(runner)
+    flags = smoke.host_flags(runner)
     results: list[TargetResult] = []
     for subject in subjects:
         progress(f"validate: {subject.binary.image}/{subject.target.name} ...")

@@ -31,6 +31,9 @@ class ScriptedRunner:
         self.answer = answer
         self.calls: list[tuple[list[str], float]] = []
 
+    def path_of(self, host_path: Path) -> str:
+        return str(host_path)
+
     def run(self, argv: Sequence[str], *, timeout: float) -> RunResult:
         self.calls.append((list(argv), timeout))
         return self.answer(argv)

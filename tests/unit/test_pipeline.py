@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -13,8 +13,8 @@ from factory.build.binary import Binary
 from factory.model import config as cfg
 from factory.model.dist import Dist
 from factory.pipeline import run as pipeline
+from factory.pipeline import stamps
 from factory.validate import stage as validate_mod
-from factory.validate.report import Report
 
 TOML = """\
 [workspace]
@@ -106,26 +106,26 @@ def test_a_second_build_with_nothing_changed_compiles_nothing(
 def test_fingerprints_follow_the_target_table_and_the_profile(project: cfg.Config) -> None:
     unit_a, unit_b = units(project)
     common: dict[str, Any] = {"builder_tag": "b", "driver": "cargo", "sources": "s"}
-    a = pipeline.build_fingerprint(profile="opt", unit=unit_a, **common)
-    assert a == pipeline.build_fingerprint(profile="opt", unit=unit_a, **common)
-    assert a != pipeline.build_fingerprint(profile="dbg", unit=unit_a, **common)
-    assert a != pipeline.build_fingerprint(profile="opt", unit=unit_b, **common)
-    assert a != pipeline.build_fingerprint(
-        profile="opt", unit=unit_a, **{**common, "builder_tag": "c"}
-    )
+    a_of: dict[str, Any] = {"image": unit_a.image, "target": unit_a.target}
+    b_of: dict[str, Any] = {"image": unit_b.image, "target": unit_b.target}
+    a = stamps.build_fingerprint(profile="opt", **a_of, **common)
+    assert a == stamps.build_fingerprint(profile="opt", **a_of, **common)
+    assert a != stamps.build_fingerprint(profile="dbg", **a_of, **common)
+    assert a != stamps.build_fingerprint(profile="opt", **b_of, **common)
+    assert a != stamps.build_fingerprint(profile="opt", **a_of, **{**common, "builder_tag": "c"})
 
 
 def test_tree_digest_ignores_build_output(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "lib.rs").write_text("x")
-    before = pipeline.tree_digest(tmp_path)
+    before = stamps.tree_digest(tmp_path)
     (tmp_path / "target" / "release").mkdir(parents=True)
     (tmp_path / "target" / "release" / "junk").write_text("y")
     (tmp_path / "bazel-out").mkdir()
     (tmp_path / "bazel-out" / "x").write_text("y")
-    assert pipeline.tree_digest(tmp_path) == before
+    assert stamps.tree_digest(tmp_path) == before
     (tmp_path / "src" / "lib.rs").write_text("z")
-    assert pipeline.tree_digest(tmp_path) != before
+    assert stamps.tree_digest(tmp_path) != before
 
 
 def _entry(image: str, target: str, sha: str, passed: bool) -> dict[str, Any]:
@@ -149,9 +149,6 @@ class FakeReport:
         self.results = results
         self.passed = all(r.passed for r in results)
         self.failing = [r for r in results if not r.passed]
-
-    def write_merged(self, path: Path) -> None:
-        Report.write_merged(cast(Any, self), path)
 
 
 class FakeRunner:
@@ -191,16 +188,13 @@ def test_validation_is_reused_only_for_the_same_binary_and_smoke(
 
     monkeypatch.setattr(validate_mod, "validate", fake_validate)
 
-    def stage(c: cfg.Config) -> list[pipeline.Unit]:
+    def stage(c: cfg.Config) -> tuple[tuple[str, str], ...]:
         return pipeline.validate_stage(
-            c,
-            units(c),
-            profile="opt",
-            progress=lambda _m: None,
-        )
+            c, c.image, None, profile="opt", progress=lambda _m: None
+        ).validated
 
     assert len(stage(project)) == 2
-    assert stage(project) == []
+    assert stage(project) == ()
     changed = cfg.load(project.source)
     smoke = cfg.SmokeConfig(args=("--twice",))
     import dataclasses
@@ -228,16 +222,16 @@ def test_a_failed_validation_stops_the_pipeline(
             ]
         ),
     )
-    monkeypatch.setattr(pipeline, "failure_message", lambda failing, path: "arm64 failed")
+    monkeypatch.setattr(validate_mod, "failure_message", lambda failing, path: "arm64 failed")
     with pytest.raises(ValidationError, match="arm64 failed"):
-        pipeline.validate_stage(project, units(project), profile="opt", progress=lambda _m: None)
+        pipeline.validate_stage(project, project.image, None, profile="opt", progress=print)
     report = json.loads((project.root / "dist" / "report.json").read_text())
     assert report["passed"] is False
 
 
 def test_code_digest_covers_every_module_of_a_package_and_fails_on_an_unknown_name() -> None:
-    files = {p.name for p in pipeline._module_files("factory.build")}
+    files = {p.name for p in stamps._module_files("factory.build")}
     assert {"__init__.py", "binary.py", "cargo.py", "bazel.py", "bazel_stage.py"} <= files
-    assert [p.name for p in pipeline._module_files("factory.validate.report")] == ["report.py"]
+    assert [p.name for p in stamps._module_files("factory.validate.report")] == ["report.py"]
     with pytest.raises(RuntimeError, match="no_such_module"):
-        pipeline._code_digest(("factory.no_such_module",))
+        stamps._code_digest(("factory.no_such_module",))

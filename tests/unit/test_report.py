@@ -217,8 +217,11 @@ def test_a_partial_run_merges_into_the_report(
 def test_foreign_or_broken_reports_are_replaced(tmp_path: Path, text: str) -> None:
     path = tmp_path / "report.json"
     path.write_text(text)
-    assert report.read_entries(path) == {}
-    document = report.Report(results=()).write_merged(path)
+    found = report.ReportFile.read(path)
+    assert found.entries == {}
+    assert found.status in ("unreadable", "foreign")
+    assert str(path) in found.reason
+    document = found.write_merged(())
     assert document == {"schema": "factory.report/v1", "passed": True, "results": []}
     assert json.loads(path.read_text()) == document
 
