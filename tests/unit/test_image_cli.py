@@ -124,6 +124,34 @@ def test_unvalidated_binaries_exit_5(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (None, "does not exist: no binary has been validated. run `factory build` and"),
+        ("{", "cannot be read (Expecting property name"),
+        ('{"schema": "factory.report/v0", "results": []}', "schema 'factory.report/v0'"),
+        ('{"schema": "factory.report/v1"}', "is not a factory.report/v1 report (no results list)"),
+    ],
+)
+def test_a_missing_unreadable_or_foreign_report_refuses_every_binary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str | None, words: str
+) -> None:
+    project = make_project(tmp_path / "p", ("amd64",))
+    report_path = project.dist / "report.json"
+    report_path.unlink()
+    if text is not None:
+        report_path.write_text(text)
+    code = main(["image", "--no-build", "-C", str(project.root / "images.toml")])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == ExitCode.VALIDATION
+    assert f"{report_path} " in err
+    assert words in err
+    if text is not None:
+        assert "Run `factory validate` again to rewrite it." in err
+    assert not (project.root / "dist" / "oci" / "greeter").exists()
+    assert "Traceback" not in err
+
+
 def test_the_readme_documents_factory_image() -> None:
     from tests.conftest import ROOT
 

@@ -206,6 +206,42 @@ def test_validation_is_reused_only_for_the_same_binary_and_smoke(
     assert calls == [["amd64", "arm64"], ["amd64", "arm64"]]
 
 
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('{"schema": "factory.report/v1", "results": [', "cannot be read"),
+        ('{"schema": "other/v1", "results": []}', "is not a factory.report/v1 report"),
+    ],
+)
+def test_an_unusable_report_vouches_for_nothing_and_is_rewritten(
+    project: cfg.Config, monkeypatch: pytest.MonkeyPatch, text: str, reason: str
+) -> None:
+    built_with_a_fake_runner(project, monkeypatch)
+    monkeypatch.setattr(
+        validate_mod,
+        "validate",
+        lambda subjects, runner, progress: FakeReport(
+            [FakeResult(s.binary.image, s.target.name, s.binary.sha256, True) for s in subjects]
+        ),
+    )
+    lines: list[str] = []
+
+    def stage() -> tuple[tuple[str, str], ...]:
+        return pipeline.validate_stage(
+            project, project.image, None, profile="opt", progress=lines.append
+        ).validated
+
+    assert len(stage()) == 2  # the stamps now record the smoke expectations
+    report_path = Dist.of(project).report
+    report_path.write_text(text)
+    assert stage() == (("hello", "amd64"), ("hello", "arm64"))  # stamps alone are not enough
+    assert any(reason in line and "rewrites it" in line for line in lines), lines
+    assert json.loads(report_path.read_text())["passed"] is True
+    lines.clear()
+    assert stage() == ()
+    assert not any("rewrites it" in line for line in lines)
+
+
 def test_a_failed_validation_stops_the_pipeline(
     project: cfg.Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -226,6 +226,36 @@ def test_foreign_or_broken_reports_are_replaced(tmp_path: Path, text: str) -> No
     assert json.loads(path.read_text()) == document
 
 
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (None, None),
+        ("\x00garbage", "cannot be read"),
+        ('{"schema": "factory.report/v2", "results": []}', "is not a factory.report/v1 report"),
+    ],
+)
+def test_factory_validate_rewrites_a_missing_unreadable_or_foreign_report(
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    text: str | None,
+    reason: str | None,
+) -> None:
+    report_path = project / "dist" / "report.json"
+    if text is not None:
+        report_path.write_text(text)
+    code, _, err = run_validate(project, monkeypatch, capsys, "-t", "amd64")
+    assert code == 0, err
+    if reason is None:  # a first run: nothing to say
+        assert "rewrites it" not in err
+    else:
+        assert f"validate: {report_path} {reason}" in err
+        assert "This run rewrites it; it vouches for nothing." in err
+    document = json.loads(report_path.read_text())
+    assert document["schema"] == "factory.report/v1"
+    assert [r["target"] for r in document["results"]] == ["amd64"]
+
+
 def test_hang_is_a_timeout(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
