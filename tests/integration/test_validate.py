@@ -24,8 +24,8 @@ from factory.engine import docker_engine as engine
 from factory.model import targets
 from factory.model.config import SmokeConfig
 from factory.validate import elf as elfcheck
-from factory.validate import smoke as emulate
 from factory.validate.runner import ContainerRunner, container_runner
+from factory.validate.smoke import NO_AVX512, host_flags
 from factory.validate.stage import Subject, validate_one
 
 HERE = Path(__file__).parent / "validate_fixtures"
@@ -88,7 +88,7 @@ def runner(
 
 @pytest.fixture(scope="session")
 def flags(runner: ContainerRunner) -> frozenset[str]:
-    return emulate.host_flags(runner)
+    return host_flags(runner)
 
 
 def subject(path: Path, target: str, smoke: SmokeConfig = HELLO) -> Subject:
@@ -146,7 +146,7 @@ def test_v4_runs_natively_when_the_host_has_avx512(
         assert (result.smoke.status, result.smoke.cpu) == ("passed", "native")
     else:
         assert result.smoke.status == "not run"
-        assert result.smoke.reason == emulate.NO_AVX512
+        assert result.smoke.reason == NO_AVX512
     assert result.passed
     # QEMU implements no AVX-512: one level below, on Haswell, the v4 code faults.
     assert (result.lower_level.status, result.lower_level.signal) == ("faulted", "SIGILL")

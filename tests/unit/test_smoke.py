@@ -12,7 +12,7 @@ from factory.engine.docker_engine import ExecResult
 from factory.errors import UsageError
 from factory.model import targets
 from factory.model.config import SmokeConfig
-from factory.validate import smoke as emulate
+from factory.validate import smoke
 from factory.validate.runner import ContainerRunner
 from factory.validate.smoke import RunResult
 
@@ -53,19 +53,19 @@ class ScriptedRunner:
 )
 def test_qemu_command_uses_the_oldest_model_of_the_level(target: str, cpu: str) -> None:
     t = targets.get(target)
-    planned = emulate.command(t, "/artifacts/x/bin", ("--flag",), frozenset())
+    planned = smoke.command(t, "/artifacts/x/bin", ("--flag",), frozenset())
     assert planned == ([t.qemu_binary, "-cpu", cpu, "/artifacts/x/bin", "--flag"], cpu)
 
 
 def test_v4_runs_natively_only_with_avx512() -> None:
     v4 = targets.get("amd64_v4")
-    assert emulate.command(v4, "/b", (), AVX512_HOST) == (["/b"], "native")
-    assert emulate.command(v4, "/b", (), OLD_HOST) == emulate.NO_AVX512
+    assert smoke.command(v4, "/b", (), AVX512_HOST) == (["/b"], "native")
+    assert smoke.command(v4, "/b", (), OLD_HOST) == smoke.NO_AVX512
 
 
 def test_v4_without_avx512_is_not_run_with_the_reason() -> None:
     runner = ScriptedRunner(lambda argv: ran())
-    result = emulate.smoke(runner, targets.get("amd64_v4"), "/b", SmokeConfig(), OLD_HOST)
+    result = smoke.smoke(runner, targets.get("amd64_v4"), "/b", SmokeConfig(), OLD_HOST)
     assert result.status == "not run"
     assert result.reason == "this host has no AVX-512 and QEMU cannot emulate it"
     assert runner.calls == []
@@ -73,14 +73,14 @@ def test_v4_without_avx512_is_not_run_with_the_reason() -> None:
 
 def test_cpu_flags_from_cpuinfo() -> None:
     text = "processor\t: 0\nflags\t\t: fpu sse2 avx512f\n\nprocessor\t: 1\nflags\t\t: other\n"
-    assert emulate.cpu_flags(text) == {"fpu", "sse2", "avx512f"}
-    assert emulate.cpu_flags("Features\t: fp asimd sve\n") == {"fp", "asimd", "sve"}
-    assert emulate.cpu_flags("") == frozenset()
+    assert smoke.cpu_flags(text) == {"fpu", "sse2", "avx512f"}
+    assert smoke.cpu_flags("Features\t: fp asimd sve\n") == {"fp", "asimd", "sve"}
+    assert smoke.cpu_flags("") == frozenset()
 
 
 def test_host_flags_reads_the_runners_cpuinfo() -> None:
     runner = ScriptedRunner(lambda argv: ran(stdout="flags : avx2 avx512f\n"))
-    assert emulate.host_flags(runner) == {"avx2", "avx512f"}
+    assert smoke.host_flags(runner) == {"avx2", "avx512f"}
     assert runner.calls[0][0] == ["cat", "/proc/cpuinfo"]
 
 
@@ -102,16 +102,16 @@ EXPECT = SmokeConfig(args=("a",), stdout=r"^hello\n$", exit_code=0, timeout=7)
     ],
 )
 def test_judge(result: RunResult, status: str, reason: str) -> None:
-    assert emulate.judge(result, EXPECT) == (status, reason)
+    assert smoke.judge(result, EXPECT) == (status, reason)
 
 
 def test_judge_expected_nonzero_exit_and_no_stdout_check() -> None:
-    assert emulate.judge(ran(3), SmokeConfig(exit_code=3)) == ("passed", "exit code 3")
+    assert smoke.judge(ran(3), SmokeConfig(exit_code=3)) == ("passed", "exit code 3")
 
 
 def test_smoke_passes_args_and_timeout() -> None:
     runner = ScriptedRunner(lambda argv: ran(0, "hello\n"))
-    result = emulate.smoke(runner, targets.get("arm64"), "/b", EXPECT, frozenset())
+    result = smoke.smoke(runner, targets.get("arm64"), "/b", EXPECT, frozenset())
     assert result.status == "passed"
     assert result.cpu == "cortex-a53"
     assert runner.calls == [(["qemu-aarch64", "-cpu", "cortex-a53", "/b", "a"], 7)]
@@ -120,7 +120,7 @@ def test_smoke_passes_args_and_timeout() -> None:
 
 def test_timed_out_run_has_no_exit_code() -> None:
     runner = ScriptedRunner(lambda argv: ran(124, timed_out=True))
-    result = emulate.smoke(runner, targets.get("amd64"), "/b", EXPECT, frozenset())
+    result = smoke.smoke(runner, targets.get("amd64"), "/b", EXPECT, frozenset())
     assert (result.status, result.exit_code) == ("failed", None)
 
 
@@ -129,22 +129,22 @@ def test_timed_out_run_has_no_exit_code() -> None:
     [("amd64_v2", "amd64"), ("amd64_v3", "amd64_v2"), ("amd64_v4", "amd64_v3")],
 )
 def test_lower_target(target: str, below: str) -> None:
-    lower = emulate.lower_target(targets.get(target))
+    lower = smoke.lower_target(targets.get(target))
     assert lower is not None and lower.name == below
 
 
 def test_no_lower_level_for_baselines_and_arm() -> None:
-    assert emulate.lower_target(targets.get("amd64")) is None
-    assert emulate.lower_target(targets.get("arm64_v9a")) is None
+    assert smoke.lower_target(targets.get("amd64")) is None
+    assert smoke.lower_target(targets.get("arm64_v9a")) is None
     runner = ScriptedRunner(lambda argv: ran())
-    result = emulate.lower_level(runner, targets.get("arm64_v9a"), "/b", EXPECT)
+    result = smoke.lower_level(runner, targets.get("arm64_v9a"), "/b", EXPECT)
     assert result.status == "not run"
     assert runner.calls == []
 
 
 def test_lower_level_fault_is_reported() -> None:
     runner = ScriptedRunner(lambda argv: ran(132, stderr="qemu: uncaught target signal 4"))
-    result = emulate.lower_level(runner, targets.get("amd64_v3"), "/b", EXPECT)
+    result = smoke.lower_level(runner, targets.get("amd64_v3"), "/b", EXPECT)
     assert runner.calls[0][0] == ["qemu-x86_64", "-cpu", "Nehalem", "/b", "a"]
     assert (result.status, result.signal, result.below) == ("faulted", "SIGILL", "amd64_v2")
     assert "x86-64-v3" in result.reason
@@ -152,7 +152,7 @@ def test_lower_level_fault_is_reported() -> None:
 
 def test_lower_level_clean_run_is_reported() -> None:
     runner = ScriptedRunner(lambda argv: ran(0, "hello\n"))
-    result = emulate.lower_level(runner, targets.get("amd64_v4"), "/b", EXPECT)
+    result = smoke.lower_level(runner, targets.get("amd64_v4"), "/b", EXPECT)
     assert runner.calls[0][0][:3] == ["qemu-x86_64", "-cpu", "Haswell-noTSX"]
     assert (result.status, result.signal, result.exit_code) == ("ran", None, 0)
 
