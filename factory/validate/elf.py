@@ -1,4 +1,4 @@
-"""The ELF audit of one artifact against its target (pyelftools).
+"""The ELF audit of one built binary against its target (pyelftools).
 
 ``inspect`` reads the facts of a file; ``audit`` turns facts into findings (pure: no I/O);
 ``check`` does both and turns an unreadable or truncated file into a finding, never an

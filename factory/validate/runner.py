@@ -1,7 +1,7 @@
 """The ``smoke.Runner`` on the Docker engine: commands in a throw-away container.
 
 The container comes from an image with qemu-user (the builder image), has the binaries' folder
-bind-mounted read-only at ``/artifacts``, no network, factory's labels, and is removed when the
+bind-mounted read-only at ``/binaries``, no network, factory's labels, and is removed when the
 ``with`` block ends, also when starting it failed. Time limits are enforced inside the
 container by coreutils' ``timeout`` (TERM, then KILL two seconds later).
 """
@@ -21,12 +21,12 @@ from factory.errors import UsageError
 from factory.util import console
 from factory.validate.smoke import RunResult
 
-MOUNT_POINT: Final = PurePosixPath("/artifacts")
+MOUNT_POINT: Final = PurePosixPath("/binaries")
 _TIMED_OUT: Final = (124, 128 + 9)  # timeout's own status; KILL after the grace period
 
 
 class ContainerRunner:
-    """The ``smoke.Runner`` of one container where ``root`` (on the host) is ``/artifacts``."""
+    """The ``smoke.Runner`` of one container where ``root`` (on the host) is ``/binaries``."""
 
     def __init__(self, container: engine.Container, root: Path) -> None:
         self._container = container

@@ -1,5 +1,5 @@
 """Hostile ELF files: a seeded mutation loop over real binaries (musl and glibc, static and
-dynamic, unstripped, hand-made AArch64) through what `factory validate` runs on every artifact:
+dynamic, unstripped, hand-made AArch64) through what `factory validate` runs on every binary:
 the ELF audit (`elfcheck.check`) and the instruction counts (`validate.audit_isa`).
 
 Every mutant must give a report (findings, never an exception) that serialises to JSON, in

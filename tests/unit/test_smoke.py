@@ -53,8 +53,8 @@ class ScriptedRunner:
 )
 def test_qemu_command_uses_the_oldest_model_of_the_level(target: str, cpu: str) -> None:
     t = targets.get(target)
-    planned = smoke.command(t, "/artifacts/x/bin", ("--flag",), frozenset())
-    assert planned == ([t.qemu_binary, "-cpu", cpu, "/artifacts/x/bin", "--flag"], cpu)
+    planned = smoke.command(t, "/binaries/x/bin", ("--flag",), frozenset())
+    assert planned == ([t.qemu_binary, "-cpu", cpu, "/binaries/x/bin", "--flag"], cpu)
 
 
 def test_v4_runs_natively_only_with_avx512() -> None:
@@ -203,6 +203,6 @@ def test_container_runner_tells_a_timeout_from_an_exit_124(tmp_path: Path) -> No
 
 def test_container_runner_maps_host_paths(tmp_path: Path) -> None:
     runner = container_runner(FakeContainer(0), tmp_path)
-    assert runner.path_of(tmp_path / "img" / "amd64" / "bin") == "/artifacts/img/amd64/bin"
+    assert runner.path_of(tmp_path / "img" / "amd64" / "bin") == "/binaries/img/amd64/bin"
     with pytest.raises(UsageError, match="not under"):
         runner.path_of(Path("/etc/passwd"))
