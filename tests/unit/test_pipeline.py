@@ -174,19 +174,30 @@ def built_with_a_fake_runner(project: cfg.Config, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(validate_mod, "open_runner", lambda *a: FakeRunner())
 
 
-def test_validation_is_reused_only_for_the_same_binary_and_smoke(
-    project: cfg.Config, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def validate_with(
+    monkeypatch: pytest.MonkeyPatch, passes: Callable[[str], bool] = lambda target: True
+) -> list[list[str]]:
+    """The audits replaced by a fake passing the targets ``passes`` names; returns its calls."""
     calls: list[list[str]] = []
-    built_with_a_fake_runner(project, monkeypatch)
 
     def fake_validate(subjects: Sequence[Any], runner: Any, *, progress: Any) -> FakeReport:
         calls.append([s.target.name for s in subjects])
         return FakeReport(
-            [FakeResult(s.binary.image, s.target.name, s.binary.sha256, True) for s in subjects]
+            [
+                FakeResult(s.binary.image, s.target.name, s.binary.sha256, passes(s.target.name))
+                for s in subjects
+            ]
         )
 
     monkeypatch.setattr(validate_mod, "validate", fake_validate)
+    return calls
+
+
+def test_validation_is_reused_only_for_the_same_binary_and_smoke(
+    project: cfg.Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built_with_a_fake_runner(project, monkeypatch)
+    calls = validate_with(monkeypatch)
 
     def stage(c: cfg.Config) -> tuple[tuple[str, str], ...]:
         return pipeline.validate_stage(
@@ -217,13 +228,7 @@ def test_an_unusable_report_vouches_for_nothing_and_is_rewritten(
     project: cfg.Config, monkeypatch: pytest.MonkeyPatch, text: str, reason: str
 ) -> None:
     built_with_a_fake_runner(project, monkeypatch)
-    monkeypatch.setattr(
-        validate_mod,
-        "validate",
-        lambda subjects, runner, progress: FakeReport(
-            [FakeResult(s.binary.image, s.target.name, s.binary.sha256, True) for s in subjects]
-        ),
-    )
+    validate_with(monkeypatch)
     lines: list[str] = []
 
     def stage() -> tuple[tuple[str, str], ...]:
@@ -248,19 +253,12 @@ def test_a_failed_validation_stops_the_pipeline(
     from factory.errors import ValidationError
 
     built_with_a_fake_runner(project, monkeypatch)
-    monkeypatch.setattr(
-        validate_mod,
-        "validate",
-        lambda subjects, runner, progress: FakeReport(
-            [
-                FakeResult(s.binary.image, s.target.name, s.binary.sha256, s.target.name == "amd64")
-                for s in subjects
-            ]
-        ),
-    )
+    validate_with(monkeypatch, passes=lambda target: target == "amd64")
     monkeypatch.setattr(validate_mod, "failure_message", lambda failing, path: "arm64 failed")
     with pytest.raises(ValidationError, match="arm64 failed"):
-        pipeline.validate_stage(project, project.image, None, profile="opt", progress=print)
+        pipeline.validate_stage(
+            project, project.image, None, profile="opt", progress=lambda _m: None
+        )
     report = json.loads((project.root / "dist" / "report.json").read_text())
     assert report["passed"] is False
 
