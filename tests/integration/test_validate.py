@@ -7,7 +7,6 @@ Every fixture binary is compiled in this session; nothing is downloaded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -19,7 +18,7 @@ import pytest
 
 from factory.build.binary import Binary, file_digest
 from factory.cli import main
-from factory.engine import bootstrap
+from factory.engine import bootstrap, images
 from factory.engine import docker_engine as engine
 from factory.model import targets
 from factory.model.config import SmokeConfig
@@ -39,22 +38,23 @@ def client() -> docker.DockerClient:
 
 @pytest.fixture(scope="session")
 def qemu_image(client: docker.DockerClient) -> str:
-    """The test image: reused while its Dockerfile and base are unchanged."""
+    """The test image: reused while its Dockerfile and base are unchanged; built through
+    factory's own image builds (one build per tag at a time, nothing left dangling)."""
     base = bootstrap.resolve_base(client, "debian:trixie-slim")
-    base_id = str(client.images.get(base).id)
-    digest = hashlib.sha256((HERE / "Dockerfile").read_bytes() + base_id.encode()).hexdigest()
-    tag = f"factory-test/validate:{digest[:16]}"
-    try:
-        client.images.get(tag)
-    except docker.errors.ImageNotFound:
-        client.images.build(
-            path=str(HERE),
-            tag=tag,
-            buildargs={"BASE": base},
-            labels=engine.labels(role="validate-test"),
-            rm=True,
-            forcerm=True,
-        )
+    context = images.load_context(HERE / "Dockerfile")
+    buildargs = {"BASE": base}
+    content = images.content_hash(context, buildargs, str(client.images.get(base).id))
+    tag = images.tag_for("factory-test/validate", content)
+    images.build(
+        client,
+        context,
+        tag=tag,
+        buildargs=buildargs,
+        image_labels=engine.labels(role="validate-test"),
+        messages=images.Messages(
+            what="validation test", hint="See the step's output above.", step_prefix="test image"
+        ),
+    )
     return tag
 
 
