@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, get_args
+from typing import Annotated
 
 import typer
 
-from factory.cli.app import app, load_config
+from factory.cli.app import app, load_config, parse_profile
 from factory.cli.options import CompilationModeOption, ImageOption, TargetOption
-from factory.errors import UsageError
 from factory.model import targets as target_table
-from factory.model.config import Profile
 from factory.util import console
 from factory.validate.report import COLUMNS
-
-_PROFILES: dict[str, Profile] = {p: p for p in get_args(Profile)}
 
 
 @app.command("validate")
@@ -43,12 +39,7 @@ def validate_command(
     config = load_config()
     images = config.select_images(image or [])
     targets = target_table.select(target) if target else None
-    profile = _PROFILES.get(compilation_mode or config.workspace.profile)
-    if profile is None:
-        raise UsageError(
-            f"Unknown compilation mode {compilation_mode!r}: use -c opt, -c dbg or -c fastbuild, "
-            "the mode the binaries were built with."
-        )
+    profile = parse_profile(compilation_mode or config.workspace.profile)
     outcome = validate.run(config, images, targets, profile=profile, qemu_image=qemu_image)
     if console.options().json:
         console.result_json(outcome.document)
