@@ -26,6 +26,7 @@ from factory.errors import EngineError, UsageError
 from factory.image import oci
 from factory.image.assemble import LayoutResult, TargetImage
 from factory.model.targets import Arch
+from factory.validate.smoke import cpu_flags
 
 # What engines report as their architecture (`docker info`, uname -m), per target architecture.
 _MACHINES = {
@@ -55,21 +56,11 @@ class LoadResult:
 def host_arch(machine: str) -> Arch:
     try:
         return _MACHINES[machine.lower()]
-    except KeyError:
+    except KeyError as err:
         raise UsageError(
             f"The Docker engine runs on {machine!r}, which is neither x86-64 nor AArch64: "
             "there is no image to load for it. Push the index instead (--push)."
-        ) from None
-
-
-def cpu_flags(cpuinfo: str) -> frozenset[str]:
-    """Every CPU feature flag /proc/cpuinfo lists (`flags` on x86, `Features` on Arm)."""
-    flags: set[str] = set()
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            flags.update(value.split())
-    return frozenset(flags)
+        ) from err
 
 
 def choose(images: Sequence[TargetImage], arch: Arch, flags: Iterable[str]) -> TargetImage:
@@ -111,9 +102,12 @@ def docker_archive(layout: Path, image: TargetImage, references: Sequence[str]) 
     return out.getvalue()
 
 
-def load(result: LayoutResult, *, cpuinfo: str | None = None) -> LoadResult:
+def load(
+    result: LayoutResult, *, repository: str | None = None, cpuinfo: str | None = None
+) -> LoadResult:
     """Load the host's image of `result` into the engine, tagged `<repository>:<tag>` and
-    `<repository>:<tag>-<target>` for each tag."""
+    `<repository>:<tag>-<target>` for each tag (`repository`: the layout's by default)."""
+    repository = repository or result.repository
     client = engine.client()
     arch = host_arch(str(client.info().get("Architecture", "")))
     if cpuinfo is None:
@@ -123,8 +117,8 @@ def load(result: LayoutResult, *, cpuinfo: str | None = None) -> LoadResult:
         ref
         for tag in result.tags
         for ref in (
-            f"{result.repository}:{tag}",
-            f"{result.repository}:{tag}-{chosen.target.tag_suffix}",
+            f"{repository}:{tag}",
+            f"{repository}:{tag}-{chosen.target.tag_suffix}",
         )
     )
     archive = docker_archive(result.path, chosen, references)
@@ -134,7 +128,7 @@ def load(result: LayoutResult, *, cpuinfo: str | None = None) -> LoadResult:
         raise EngineError(
             f"The Docker engine refused the image of {result.image} ({chosen.target.name}): "
             f"{err.explanation or err}. Check `docker info` and the engine's log."
-        ) from None
+        ) from err
     image_id = str(loaded[0].id) if loaded else chosen.config.digest
     return LoadResult(
         image=result.image,

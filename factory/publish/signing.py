@@ -91,20 +91,20 @@ def load_private_key(
         raise UsageError(
             f"Cannot read the signing key {path}: {err.strerror}.",
             hint="Pass --sign-key with the .key file `factory keygen` wrote.",
-        ) from None
+        ) from err
     try:
         key = serialization.load_pem_private_key(data, password=_password(environ))
-    except TypeError:
+    except TypeError as err:
         raise UsageError(
             f"The signing key {path} is encrypted and {PASSWORD_VARIABLE} is not set "
             "(or the key is not encrypted but it is).",
             hint=f"Set {PASSWORD_VARIABLE} to the key's password (or unset it).",
-        ) from None
-    except ValueError:
+        ) from err
+    except ValueError as err:
         raise UsageError(
             f"{path} is not a PEM private key (or {PASSWORD_VARIABLE} is not its password).",
             hint="Use a PKCS#8 PEM ECDSA P-256 key, e.g. one from `factory keygen`.",
-        ) from None
+        ) from err
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         raise UsageError(
             f"The signing key {path} is not an ECDSA P-256 key.",
@@ -120,11 +120,11 @@ def load_public_key(path: Path) -> ec.EllipticCurvePublicKey:
         raise UsageError(
             f"Cannot read the public key {path}: {err.strerror}.",
             hint="Pass --key with the .pub file of the signing key.",
-        ) from None
-    except ValueError:
+        ) from err
+    except ValueError as err:
         raise UsageError(
             f"{path} is not a PEM public key.", hint="Pass the .pub file `factory keygen` wrote."
-        ) from None
+        ) from err
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
         raise UsageError(f"{path} is not an ECDSA P-256 public key.", hint="Pass the right key.")
     return key

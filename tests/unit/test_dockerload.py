@@ -15,6 +15,7 @@ from factory.errors import UsageError
 from factory.image import assemble as asm
 from factory.model.targets import Arch
 from factory.publish import docker_load as dockerload
+from factory.validate.smoke import cpu_flags
 from tests.imagekit import make_project, write_ca_bundle
 
 CPUINFO_V3 = """\
@@ -45,13 +46,14 @@ def test_host_arch() -> None:
 
 
 def test_cpu_flags_reads_x86_and_arm_lines() -> None:
-    assert {"avx2", "sse2"} <= dockerload.cpu_flags(CPUINFO_V3)
-    assert dockerload.cpu_flags("Features\t: fp asimd atomics\n") == {"fp", "asimd", "atomics"}
+    """docker load reads the host's flags with the smoke runs' reader (one for both)."""
+    assert {"avx2", "sse2"} <= cpu_flags(CPUINFO_V3)
+    assert cpu_flags("Features\t: fp asimd atomics\n") == {"fp", "asimd", "atomics"}
 
 
 def test_choose_prefers_the_baseline_then_the_best_supported_variant(tmp_path: Path) -> None:
     result = _layout(tmp_path, ("amd64_v2", "amd64_v3", "amd64_v4", "arm64", "amd64"))
-    flags = dockerload.cpu_flags(CPUINFO_V3)
+    flags = cpu_flags(CPUINFO_V3)
     assert dockerload.choose(result.images, Arch.AMD64, flags).target.name == "amd64"
     assert dockerload.choose(result.images, Arch.ARM64, flags).target.name == "arm64"
     variants = [i for i in result.images if not i.target.is_baseline]
