@@ -3,11 +3,13 @@
 Every package of Cargo.lock is listed (name, version, the lock's SHA-256 checksum for registry
 crates, a ``pkg:cargo/<name>@<version>`` purl); the image CONTAINS them all (a superset when the
 workspace has several binaries: Cargo.lock does not say which crate feeds which binary). The
-toolchain (LLVM, musl, Rust) comes from the builder image's labels, or, when no builder image is
-present, from the defaults its Dockerfile declares; each is a BUILD_TOOL_OF the image.
+toolchain: LLVM and Rust as the binaries' ``.comment`` sections name them, else (and musl
+always) the versions the builder's Dockerfile declares; LLVM and Rust are BUILD_TOOL_OF the
+image, which STATIC_LINKs musl.
 
-The document is deterministic: its time is the image's creation time and its namespace derives
-from the index digest, so assembling and pushing the same inputs twice attaches the same bytes.
+The document is a function of the image and its inputs only: its time is the image's creation
+time, its namespace derives from the index digest, and it names no path of the build machine
+and nothing of the engine's state, so the same image gets the same bytes from any checkout.
 """
 
 from __future__ import annotations
@@ -20,16 +22,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
-from factory import resources
 from factory.errors import ConfigError
+
+if TYPE_CHECKING:
+    from factory.validate import elf
 
 MEDIA_TYPE: Final = "application/spdx+json"
 SPDX_VERSION: Final = "SPDX-2.3"
-DOCKERFILE: Final = resources.dockerfile("builder")
 TOOLS: Final = (("llvm", "LLVM_VERSION"), ("musl", "MUSL_VERSION"), ("rust", "RUST_VERSION"))
+IMAGE_ID: Final = "SPDXRef-Image"
 _NAMESPACE_UUID: Final = uuid.UUID("6f1c51a2-6d0e-4b8e-9a55-0f3d7c1e2b44")
 
 
@@ -47,11 +51,14 @@ class Crate:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Toolchain:
-    versions: Mapping[str, str]
-    """`llvm`, `musl`, `rust` -> version."""
+class ToolVersion:
+    """One tool of the toolchain that built the image, and where its version was read."""
+
+    tool: str
+    """`llvm`, `musl` or `rust`."""
+    version: str
     source: str
-    """Where the versions come from (the builder image's tag, or its Dockerfile)."""
+    """Where the version was read, named the same from any checkout (no paths, no engine)."""
 
 
 def read_lock(path: Path) -> tuple[Crate, ...]:
@@ -62,7 +69,7 @@ def read_lock(path: Path) -> tuple[Crate, ...]:
         raise ConfigError(
             f"{path} is not valid TOML ({err}).",
             hint="Regenerate it with `cargo generate-lockfile` in the workspace.",
-        ) from None
+        ) from err
     packages = document.get("package", [])
     if not isinstance(packages, list):
         raise ConfigError(f"{path}: `package` must be an array of tables.", hint="Regenerate it.")
@@ -79,49 +86,44 @@ def read_lock(path: Path) -> tuple[Crate, ...]:
     return tuple(sorted(crates, key=lambda c: (c.name, c.version, c.source or "")))
 
 
-def toolchain_from_labels(tag: str, labels: Mapping[str, str]) -> Toolchain | None:
-    """The versions a builder image's ``org.factory.<tool>`` labels name; None if it has none."""
-    versions = {
-        tool: labels[f"org.factory.{tool}"]
-        for tool, _ in TOOLS
-        if labels.get(f"org.factory.{tool}")
-    }
-    return Toolchain(versions=versions, source=f"builder image {tag}") if versions else None
-
-
-def toolchain_from_dockerfile(path: Path = DOCKERFILE) -> Toolchain:
-    """The default versions the builder's Dockerfile declares (``ARG LLVM_VERSION=...``)."""
+def dockerfile_versions(path: Path) -> list[ToolVersion]:
+    """The versions the builder's Dockerfile declares (``ARG LLVM_VERSION=...``): the builder
+    is built with these defaults (only BASE is passed as a build argument)."""
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    versions = {}
+    found = []
     for tool, arg in TOOLS:
         match = re.search(rf"\b{arg}=(\S+)", text)
         if match:
-            versions[tool] = match.group(1)
-    return Toolchain(versions=versions, source=f"defaults of {path.name}")
+            found.append(
+                ToolVersion(tool=tool, version=match.group(1), source=f"{arg} of {path.name}")
+            )
+    return found
 
 
-def toolchain_from_binaries(found: Iterable[Mapping[str, str | None]]) -> dict[str, str]:
-    """LLVM and Rust versions the binaries' ``.comment`` sections name (``clang``/``lld``,
-    ``rustc`` as `elfcheck.Toolchain.to_json` gives them): the toolchain that really built
-    them. Of several binaries, the first that names a tool wins."""
+def binary_versions(toolchains: Iterable[elf.Toolchain]) -> list[ToolVersion]:
+    """The LLVM and Rust versions the binaries' ``.comment`` sections name (``clang``/``lld``,
+    ``rustc``): the toolchain that really built them. Of several binaries, the first that
+    names a tool wins."""
     versions: dict[str, str] = {}
-    for comment in found:
+    for toolchain in toolchains:
         for tool, keys in (("llvm", ("clang", "lld")), ("rust", ("rustc",))):
-            version = next((comment[k] for k in keys if comment.get(k)), None)
+            version = next(filter(None, (toolchain.version_of(k) for k in keys)), None)
             if version and tool not in versions:
                 versions[tool] = version
-    return versions
+    return [
+        ToolVersion(tool=tool, version=version, source="the binaries' .comment sections")
+        for tool, version in versions.items()
+    ]
 
 
-def merge(base: Toolchain, observed: Mapping[str, str]) -> Toolchain:
-    """``base`` with the versions ``observed`` in the binaries taking precedence."""
-    if not observed:
-        return base
-    seen = ", ".join(sorted(observed))
-    return Toolchain(
-        versions={**base.versions, **observed},
-        source=f"binaries' .comment sections ({seen}), else the {base.source}",
-    )
+def toolchain(
+    observed: Iterable[ToolVersion], declared: Iterable[ToolVersion]
+) -> tuple[ToolVersion, ...]:
+    """One version per tool, sorted by tool: what the binaries say wins over the Dockerfile."""
+    chosen: dict[str, ToolVersion] = {}
+    for found in (*observed, *declared):
+        chosen.setdefault(found.tool, found)
+    return tuple(chosen[tool] for tool in sorted(chosen))
 
 
 def _spdx_id(kind: str, *parts: str) -> str:
@@ -167,6 +169,35 @@ def _relationship(element: str, kind: str, related: str) -> dict[str, str]:
     return {"spdxElementId": element, "relationshipType": kind, "relatedSpdxElement": related}
 
 
+def _image_package(image: str, repository: str, index_digest: str) -> dict[str, Any]:
+    purl = f"pkg:oci/{quote(image)}@{quote(index_digest)}?repository_url={quote(repository)}"
+    checksum = {"algorithm": "SHA256", "checksumValue": index_digest.removeprefix("sha256:")}
+    return _package(
+        IMAGE_ID, image, index_digest, purl, primaryPackagePurpose="CONTAINER", checksums=[checksum]
+    )
+
+
+def _tool_package(tool: ToolVersion) -> tuple[dict[str, Any], dict[str, str]]:
+    """The tool's package and its relationship to the image: the image STATIC_LINKs musl;
+    LLVM and Rust are BUILD_TOOL_OF it."""
+    tool_id = _spdx_id("Tool", tool.tool)
+    linked = tool.tool == "musl"
+    package = _package(
+        tool_id,
+        tool.tool,
+        tool.version,
+        f"pkg:generic/{tool.tool}@{quote(tool.version)}",
+        primaryPackagePurpose="LIBRARY" if linked else "APPLICATION",
+        comment=f"toolchain version from {tool.source}",
+    )
+    relationship = (
+        _relationship(IMAGE_ID, "STATIC_LINK", tool_id)
+        if linked
+        else _relationship(tool_id, "BUILD_TOOL_OF", IMAGE_ID)
+    )
+    return package, relationship
+
+
 def document(
     *,
     image: str,
@@ -174,47 +205,21 @@ def document(
     index_digest: str,
     created: int,
     crates: Iterable[Crate],
-    toolchain: Toolchain,
+    toolchain: Iterable[ToolVersion],
     lockfile: str | None,
 ) -> dict[str, Any]:
-    """The SPDX 2.3 document of the image ``repository@index_digest``."""
-    image_id = "SPDXRef-Image"
-    purl = f"pkg:oci/{quote(image)}@{quote(index_digest)}?repository_url={quote(repository)}"
-    checksum = {"algorithm": "SHA256", "checksumValue": index_digest.removeprefix("sha256:")}
-    packages = [
-        _package(
-            image_id,
-            image,
-            index_digest,
-            purl,
-            primaryPackagePurpose="CONTAINER",
-            checksums=[checksum],
-        )
-    ]
-    relationships = [_relationship("SPDXRef-DOCUMENT", "DESCRIBES", image_id)]
-    for tool, version in sorted(toolchain.versions.items()):
-        tool_id = _spdx_id("Tool", tool)
-        linked = tool == "musl"  # the image STATIC_LINKs musl; LLVM and Rust built it
-        packages.append(
-            _package(
-                tool_id,
-                tool,
-                version,
-                f"pkg:generic/{tool}@{quote(version)}",
-                primaryPackagePurpose="LIBRARY" if linked else "APPLICATION",
-                comment=f"toolchain version from the {toolchain.source}",
-            )
-        )
-        relationships.append(
-            _relationship(image_id, "STATIC_LINK", tool_id)
-            if linked
-            else _relationship(tool_id, "BUILD_TOOL_OF", image_id)
-        )
+    """The SPDX 2.3 document of the image ``repository@index_digest``; ``lockfile`` names the
+    Cargo.lock the crates come from, relative to the workspace (None: there is none)."""
+    packages = [_image_package(image, repository, index_digest)]
+    relationships = [_relationship("SPDXRef-DOCUMENT", "DESCRIBES", IMAGE_ID)]
+    for tool in sorted(toolchain, key=lambda t: t.tool):
+        package, relationship = _tool_package(tool)
+        packages.append(package)
+        relationships.append(relationship)
     for crate in crates:
         package = _crate_package(crate)
         packages.append(package)
-        relationships.append(_relationship(image_id, "CONTAINS", package["SPDXID"]))
-    when = datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        relationships.append(_relationship(IMAGE_ID, "CONTAINS", package["SPDXID"]))
     name = f"{repository}@{index_digest}"
     return {
         "spdxVersion": SPDX_VERSION,
@@ -224,9 +229,9 @@ def document(
         "documentNamespace": "https://spdx.org/spdxdocs/factory-"
         + str(uuid.uuid5(_NAMESPACE_UUID, name)),
         "creationInfo": {
-            "created": when,
+            "created": datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "creators": ["Tool: factory"],
-            "comment": f"crates from {lockfile}"
+            "comment": f"crates from the workspace's {lockfile}"
             if lockfile
             else "no Cargo.lock: crates not listed",
         },

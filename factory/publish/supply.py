@@ -5,49 +5,27 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import docker
-import docker.errors
-import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from factory import resources
 from factory.distribution import inspect as inspection
 from factory.distribution import media_types, reference, referrers
 from factory.distribution.media_types import Descriptor
 from factory.distribution.transport import Transport
-from factory.errors import FactoryError
 from factory.image.assemble import LayoutResult
 from factory.model import config as cfg
 from factory.publish import sbom, signing
 from factory.util import console
 
-BUILDER_ROLE = "org.factory.role=builder"
 
-
-def toolchain(engine_factory: Callable[[], docker.DockerClient] | None = None) -> sbom.Toolchain:
-    """The toolchain of the newest builder image in the engine; else its Dockerfile's defaults."""
-    images: list[Any] = []
-    with contextlib.suppress(
-        docker.errors.DockerException, requests.RequestException, FactoryError
-    ):
-        if engine_factory is None:
-            from factory.engine.docker_engine import client
-
-            engine_factory = client
-        images = list(engine_factory().images.list(filters={"label": BUILDER_ROLE}))
-    for image in sorted(images, key=lambda i: str(i.attrs.get("Created", "")), reverse=True):
-        found = sbom.toolchain_from_labels((image.tags or [image.id])[0], image.labels or {})
-        if found is not None:
-            return found
-    return sbom.toolchain_from_dockerfile()
-
-
-def sbom_bytes(config: cfg.Config, layout: LayoutResult, tools: sbom.Toolchain) -> bytes:
-    """The SPDX document of one assembled image."""
+def sbom_bytes(config: cfg.Config, layout: LayoutResult) -> bytes:
+    """The SPDX document of one assembled image: a function of the image and its inputs (the
+    workspace's Cargo.lock, the binaries, the builder's Dockerfile), whatever the checkout's
+    path or the engine's state."""
     lock = config.workspace_path / "Cargo.lock"
     crates: tuple[sbom.Crate, ...] = ()
     if lock.is_file():
@@ -57,20 +35,25 @@ def sbom_bytes(config: cfg.Config, layout: LayoutResult, tools: sbom.Toolchain) 
             f"{lock} does not exist: the SBOM of {layout.image} lists the toolchain only "
             "(run `cargo generate-lockfile` in the workspace to list its crates)."
         )
-    observed = []
-    for image in layout.images:
-        from factory.validate import elf as elfcheck  # pyelftools loads only when an SBOM is made
+    from factory.validate import elf  # pyelftools loads only when an SBOM is made
 
-        with contextlib.suppress(elfcheck.UnreadableElf, OSError):
-            observed.append(elfcheck.inspect(image.binary.path).toolchain.to_json())
+    toolchains = []
+    for image in layout.images:
+        with contextlib.suppress(elf.UnreadableElf, OSError):
+            toolchains.append(elf.inspect(image.binary.path).toolchain)
+    dockerfile = config.dockerfile_path
+    if not dockerfile.is_file():  # built elsewhere (--no-build): factory's own builder's
+        dockerfile = resources.dockerfile("builder")
     document = sbom.document(
         image=layout.image,
         repository=layout.repository,
         index_digest=layout.index.digest,
         created=layout.provenance.created,
         crates=crates,
-        toolchain=sbom.merge(tools, sbom.toolchain_from_binaries(observed)),
-        lockfile=str(lock) if lock.is_file() else None,
+        toolchain=sbom.toolchain(
+            sbom.binary_versions(toolchains), sbom.dockerfile_versions(dockerfile)
+        ),
+        lockfile=lock.name if lock.is_file() else None,
     )
     return sbom.encode(document)
 
@@ -91,15 +74,12 @@ class SupplyChain:
     config: cfg.Config
     with_sbom: bool
     key: ec.EllipticCurvePrivateKey | None
-    tools: sbom.Toolchain | None
 
     @classmethod
     def prepare(cls, config: cfg.Config, *, sign_key: Path | None, with_sbom: bool) -> SupplyChain:
-        """Read the key and the toolchain before anything is pushed (a bad key fails early)."""
+        """Read the key before anything is built (a bad key fails early)."""
         key = signing.load_private_key(sign_key) if sign_key is not None else None
-        return cls(
-            config=config, with_sbom=with_sbom, key=key, tools=toolchain() if with_sbom else None
-        )
+        return cls(config=config, with_sbom=with_sbom, key=key)
 
     def attach(self, layout: LayoutResult, *, insecure: bool) -> list[referrers.Attached]:
         ref = reference.repository(layout.repository)
@@ -108,8 +88,8 @@ class SupplyChain:
         )
         attached = []
         with Transport(ref.api_host, insecure=insecure, log=console.detail) as t:
-            if self.with_sbom and self.tools is not None:
-                data = sbom_bytes(self.config, layout, self.tools)
+            if self.with_sbom:
+                data = sbom_bytes(self.config, layout)
                 artifact = sbom_artifact(layout.image, data)
                 attached.append(
                     referrers.attach(t, ref.repository, subject, artifact, layout=layout.path)

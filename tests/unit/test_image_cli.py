@@ -187,7 +187,6 @@ def test_push_sends_each_layout_to_its_repository(
     monkeypatch.setattr(image_cmd, "push_layout", fake_push)
     # the SBOM and signature attachments have their own tests (test_supply_chain.py)
     monkeypatch.setattr("factory.publish.supply.SupplyChain.attach", lambda *_, **__: [])
-    monkeypatch.setattr("factory.publish.supply.toolchain", lambda: None)
     started: list[str] = []
     monkeypatch.setattr(image_cmd, "ensure_local_registry", started.append)
     project = make_project(tmp_path / "p", ("amd64",))

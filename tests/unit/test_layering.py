@@ -284,7 +284,7 @@ def test_the_scan_reads_factory(factory_tree: Tree) -> None:
     assert ("factory.__main__", "factory.cli") in edges  # from factory.cli import main
     assert ("factory.cli", "factory.cli.bazel_cmd") in edges  # from factory.cli import (...)
     assert ("factory.model.config", "factory.errors") in edges  # from factory.errors import X
-    assert ("factory.publish.sbom", "factory.resources") in edges  # from factory import resources
+    assert ("factory.publish.supply", "factory.resources") in edges  # from factory import resources
 
 
 # --- the checker, on synthetic trees -------------------------------------------------------

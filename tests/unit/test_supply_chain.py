@@ -4,27 +4,34 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import stat
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from factory import resources
 from factory.distribution import media_types, referrers
 from factory.distribution.media_types import Descriptor
 from factory.distribution.retry import RetryPolicy
 from factory.distribution.transport import Transport
 from factory.errors import ConfigError, RegistryError, UsageError, ValidationError
 from factory.publish import sbom, signing
+from factory.validate import elf
 from tests.conftest import ROOT
 from tests.fake_http import Reply, Request, serve
 from tests.fake_registry import FakeRegistry
 
 LOCK = ROOT / "examples" / "hello_world" / "Cargo.lock"
 SUBJECT = Descriptor(media_type=media_types.MEDIA_INDEX, digest="sha256:" + "ab" * 32, size=512)
-TOOLS = sbom.Toolchain(versions={"llvm": "21.1.8", "musl": "1.2.5", "rust": "1.96.0"}, source="x")
+TOOLS = tuple(
+    sbom.ToolVersion(tool=tool, version=version, source="x")
+    for tool, version in (("llvm", "21.1.8"), ("musl", "1.2.5"), ("rust", "1.96.0"))
+)
 
 
 def _document(**overrides: Any) -> dict[str, Any]:
@@ -35,7 +42,7 @@ def _document(**overrides: Any) -> dict[str, Any]:
         "created": 1700000000,
         "crates": sbom.read_lock(LOCK),
         "toolchain": TOOLS,
-        "lockfile": str(LOCK),
+        "lockfile": LOCK.name,
     }
     return sbom.document(**{**arguments, **overrides})
 
@@ -77,15 +84,15 @@ def test_the_sbom_is_deterministic_and_names_its_image() -> None:
     assert _document(crates=(), lockfile=None)["creationInfo"]["comment"].startswith("no Cargo")
 
 
-def test_toolchain_versions_from_labels_or_the_dockerfile() -> None:
-    labels = {"org.factory.llvm": "21.1.8", "org.factory.musl": "1.2.5", "org.factory.rust": "1.96"}
-    found = sbom.toolchain_from_labels("factory-builder:abc", labels)
-    assert found is not None
-    assert found.versions == {"llvm": "21.1.8", "musl": "1.2.5", "rust": "1.96"}
-    assert sbom.toolchain_from_labels("x", {}) is None
-    defaults = sbom.toolchain_from_dockerfile()
-    assert set(defaults.versions) == {"llvm", "musl", "rust"}
-    assert defaults.source == "defaults of builder.Dockerfile"
+def test_toolchain_versions_from_the_dockerfile() -> None:
+    defaults = sbom.dockerfile_versions(resources.dockerfile("builder"))
+    assert {d.tool for d in defaults} == {"llvm", "musl", "rust"}
+    assert [d.source for d in defaults] == [
+        "LLVM_VERSION of builder.Dockerfile",
+        "MUSL_VERSION of builder.Dockerfile",
+        "RUST_VERSION of builder.Dockerfile",
+    ]
+    assert sbom.dockerfile_versions(Path("/nonexistent/builder.Dockerfile")) == []
 
 
 def test_a_broken_lockfile_is_a_config_error(tmp_path: Path) -> None:
@@ -285,19 +292,27 @@ def test_the_commands_refuse_bad_keys_with_exit_2(
     assert "Cannot read the signing key" in capsys.readouterr().err
 
 
-def test_versions_seen_in_the_binaries_win_over_the_labels() -> None:
+def test_versions_seen_in_the_binaries_win_over_the_dockerfile() -> None:
     comments = [
-        {"clang": None, "lld": None, "rustc": None, "gcc": "12.2.0"},
-        {"clang": None, "lld": "21.1.8", "rustc": "1.96.0", "gcc": None},
-        {"clang": "20.0.0", "lld": None, "rustc": "1.90.0", "gcc": None},
+        elf.Toolchain(comments=("GCC: (Debian 12.2.0-14) 12.2.0",)),
+        elf.Toolchain(comments=("Linker: LLD 21.1.8", "rustc version 1.96.0 (abc 2026-01-01)")),
+        elf.Toolchain(comments=("clang version 20.0.0", "rustc version 1.90.0")),
     ]
-    observed = sbom.toolchain_from_binaries(comments)
-    assert observed == {"llvm": "21.1.8", "rust": "1.96.0"}
-    labels = sbom.Toolchain(versions={"llvm": "21", "musl": "1.2.5", "rust": "1.9"}, source="x")
-    merged = sbom.merge(labels, observed)
-    assert merged.versions == {"llvm": "21.1.8", "musl": "1.2.5", "rust": "1.96.0"}
-    assert merged.source.startswith("binaries' .comment sections (llvm, rust)")
-    assert sbom.merge(labels, {}) is labels
+    observed = sbom.binary_versions(comments)
+    assert {o.tool: o.version for o in observed} == {"llvm": "21.1.8", "rust": "1.96.0"}
+    assert {o.source for o in observed} == {"the binaries' .comment sections"}
+    declared = [
+        sbom.ToolVersion(tool=tool, version=version, source="d")
+        for tool, version in (("rust", "1.9"), ("musl", "1.2.5"), ("llvm", "21"))
+    ]
+    merged = sbom.toolchain(observed, declared)
+    assert [(m.tool, m.version) for m in merged] == [
+        ("llvm", "21.1.8"),
+        ("musl", "1.2.5"),
+        ("rust", "1.96.0"),
+    ]
+    assert [m.source for m in merged][1] == "d"
+    assert sbom.toolchain([], declared) == tuple(sorted(declared, key=lambda d: d.tool))
 
 
 def test_a_bad_sign_key_fails_before_anything_is_built(
@@ -378,3 +393,60 @@ def test_a_concurrent_writer_of_the_fallback_tag_does_not_lose_our_referrer(
         pytest.raises(RegistryError, match="kept changing"),
     ):
         referrers.attach(t, "team/hello", SUBJECT, _sbom_artifact(), layout=tmp_path)
+
+
+def _assembled(root: Path, ca_bundle: Path) -> tuple[Any, Any]:
+    """A project at ``root`` with the example's Cargo.lock, and its assembled layout."""
+    from factory.image import assemble as asm
+    from tests.imagekit import make_project
+
+    project = make_project(root, ("amd64", "arm64"))
+    shutil.copy(LOCK, project.root / "ws")
+    [layout] = asm.assemble(
+        project.config,
+        project.config.image,
+        None,
+        root / "oci",
+        ca_bundle=ca_bundle,
+        environ={"SOURCE_DATE_EPOCH": "1700000000"},
+    )
+    return project.config, layout
+
+
+def _builder_engine() -> Any:
+    """An engine that has a builder image whose labels name other versions than the
+    Dockerfile (a rebuilt builder, a moved tag): the SBOM must not read it."""
+    image = SimpleNamespace(
+        id="sha256:" + "ee" * 32,
+        tags=[],
+        labels={"org.factory.llvm": "1.0", "org.factory.musl": "0.9"},
+        attrs={"Created": "2026-01-01T00:00:00Z"},
+    )
+    return SimpleNamespace(images=SimpleNamespace(list=lambda **_: [image]))
+
+
+def test_the_sbom_is_the_same_from_any_checkout_and_any_engine_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from factory.engine import docker_engine
+    from factory.publish import supply
+    from tests.imagekit import write_ca_bundle
+
+    ca_bundle = write_ca_bundle(tmp_path / "ca.crt")
+
+    def no_engine() -> None:
+        raise AssertionError("the SBOM asked the engine")
+
+    monkeypatch.setattr(docker_engine, "client", no_engine)
+    config, layout = _assembled(tmp_path / "one" / "checkout", ca_bundle)
+    first = supply.sbom_bytes(config, layout)
+    monkeypatch.setattr(docker_engine, "client", _builder_engine)
+    other_config, other_layout = _assembled(tmp_path / "two" / "elsewhere", ca_bundle)
+    assert other_layout.index.digest == layout.index.digest
+    second = supply.sbom_bytes(other_config, other_layout)
+    assert first == second
+    assert str(tmp_path) not in first.decode()
+    document = json.loads(first)
+    assert document["creationInfo"]["comment"] == "crates from the workspace's Cargo.lock"
+    tools = {p["name"]: p for p in document["packages"] if p["SPDXID"].startswith("SPDXRef-Tool")}
+    assert tools["musl"]["comment"] == "toolchain version from MUSL_VERSION of builder.Dockerfile"
