@@ -18,17 +18,15 @@ from factory.cli.options import (
     TargetOption,
 )
 from factory.cli.render import size as _size
-from factory.distribution.push import PushResult, push_layout
+from factory.distribution.push import PushResult
 from factory.distribution.referrers import Attached
-from factory.engine.local_registry import ensure_local_registry
 from factory.errors import UsageError
 from factory.image.assemble import LayoutResult
 from factory.model import config as cfg
 from factory.model import targets as target_table
 from factory.model.dist import Dist
-from factory.pipeline import run as pipeline
+from factory.pipeline import publishing
 from factory.publish import docker_load as dockerload
-from factory.publish.supply import SupplyChain
 from factory.util import console
 
 RESULT_SCHEMA = "factory.image/v1"
@@ -113,9 +111,7 @@ def image_command(
     out_dir = oci_layout if oci_layout is not None else Dist.of(config).oci
     if sign_key is not None and not push:
         raise UsageError("--sign-key signs what is pushed: add --push (or use `factory sign`).")
-    # the signing key is read before anything is built: a wrong key or password fails at once
-    chain = SupplyChain.prepare(config, sign_key=sign_key, with_sbom=sbom and push)
-    outcome = pipeline.run(
+    job = publishing.image_job(
         config,
         images,
         targets,
@@ -124,31 +120,20 @@ def image_command(
         tags=tag,
         skip_build=no_build,
         rebuild=rebuild,
+        publish=publishing.PublishOptions(
+            load=load, push=push, insecure=insecure, sbom=sbom, sign_key=sign_key
+        ),
     )
-    results = list(outcome.layouts)
-    loaded = [dockerload.load(result) for result in results] if load else []
-    for item in loaded:
-        console.info(f"loaded {item.image} ({item.target}) as {', '.join(item.references)}")
-    pushed: list[PushResult] = []
-    attached: list[Attached] = []
-    if push:
-        for result in results:
-            ensure_local_registry(result.repository)
-            console.info(f"pushing {result.image} to {result.repository}")
-            pushed.append(
-                push_layout(
-                    result.path,
-                    result.repository,
-                    insecure=insecure or config.registry.insecure,
-                )
-            )
-            attached += chain.attach(result, insecure=insecure or config.registry.insecure)
+    results = list(job.outcome.layouts)
+    published = job.published
     if console.options().json:
-        document = summary_json(results, loaded, pushed, attached)
-        document["stages"] = outcome.to_json()
+        document = summary_json(
+            results, list(published.loaded), list(published.pushed), list(published.attached)
+        )
+        document["stages"] = job.outcome.to_json()
         console.result_json(document)
     else:
-        show_summary(results, pushed, attached)
+        show_summary(results, list(published.pushed), list(published.attached))
 
 
 def with_registry(config: cfg.Config, repository: str) -> cfg.Config:

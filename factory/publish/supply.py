@@ -68,45 +68,38 @@ def sbom_artifact(image: str, data: bytes) -> referrers.ReferrerArtifact:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SupplyChain:
-    """What `factory image --push` attaches to each index it pushed."""
+class SbomAttachment:
+    """The SPDX SBOM of each pushed index (`factory image --push`, unless --no-sbom)."""
 
     config: cfg.Config
-    with_sbom: bool
-    key: ec.EllipticCurvePrivateKey | None
+
+    def artifact(
+        self, layout: LayoutResult, destination: reference.Reference
+    ) -> referrers.ReferrerArtifact:
+        return sbom_artifact(layout.image, sbom_bytes(self.config, layout))
+
+    def tags(self, subject: Descriptor) -> tuple[str, ...]:
+        return ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignatureAttachment:
+    """A cosign-format signature of each pushed index (`factory image --push --sign-key`)."""
+
+    key: ec.EllipticCurvePrivateKey
 
     @classmethod
-    def prepare(cls, config: cfg.Config, *, sign_key: Path | None, with_sbom: bool) -> SupplyChain:
-        """Read the key before anything is built (a bad key fails early)."""
-        key = signing.load_private_key(sign_key) if sign_key is not None else None
-        return cls(config=config, with_sbom=with_sbom, key=key)
+    def read(cls, path: Path) -> SignatureAttachment:
+        """With the key read now: before anything is built, so a wrong key fails at once."""
+        return cls(key=signing.load_private_key(path))
 
-    def attach(self, layout: LayoutResult, *, insecure: bool) -> list[referrers.Attached]:
-        ref = reference.repository(layout.repository)
-        subject = Descriptor(
-            media_type=layout.index.media_type, digest=layout.index.digest, size=layout.index.size
-        )
-        attached = []
-        with Transport(ref.api_host, insecure=insecure, log=console.detail) as t:
-            if self.with_sbom:
-                data = sbom_bytes(self.config, layout)
-                artifact = sbom_artifact(layout.image, data)
-                attached.append(
-                    referrers.attach(t, ref.repository, subject, artifact, layout=layout.path)
-                )
-            if self.key is not None:
-                artifact = signing.signature_artifact(self.key, ref.name, subject.digest)
-                attached.append(
-                    referrers.attach(
-                        t,
-                        ref.repository,
-                        subject,
-                        artifact,
-                        layout=layout.path,
-                        tags=(signing.cosign_tag(subject.digest),),
-                    )
-                )
-        return attached
+    def artifact(
+        self, layout: LayoutResult, destination: reference.Reference
+    ) -> referrers.ReferrerArtifact:
+        return signing.signature_artifact(self.key, destination.name, layout.index.digest)
+
+    def tags(self, subject: Descriptor) -> tuple[str, ...]:
+        return (signing.cosign_tag(subject.digest),)
 
 
 def resolve(text: str, *, insecure: bool) -> tuple[reference.Reference, Descriptor]:

@@ -163,8 +163,8 @@ def test_the_readme_documents_factory_image() -> None:
 def test_push_sends_each_layout_to_its_repository(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from factory.cli import image_cmd
     from factory.distribution import push as registry
+    from factory.publish import publisher
 
     calls: list[tuple[Path, str, bool]] = []
 
@@ -184,11 +184,13 @@ def test_push_sends_each_layout_to_its_repository(
             blobs_mounted=0,
         )
 
-    monkeypatch.setattr(image_cmd, "push_layout", fake_push)
+    monkeypatch.setattr(publisher, "push_layout", fake_push)
     # the SBOM and signature attachments have their own tests (test_supply_chain.py)
-    monkeypatch.setattr("factory.publish.supply.SupplyChain.attach", lambda *_, **__: [])
+    monkeypatch.setattr(
+        publisher.Referring, "publish", lambda self, layout, to: self.inner.publish(layout, to)
+    )
     started: list[str] = []
-    monkeypatch.setattr(image_cmd, "ensure_local_registry", started.append)
+    monkeypatch.setattr(publisher, "ensure_local_registry", started.append)
     project = make_project(tmp_path / "p", ("amd64",))
     config = str(project.root / "images.toml")
     assert (
@@ -206,3 +208,43 @@ def test_push_sends_each_layout_to_its_repository(
     [pushed] = document["pushed"]
     assert pushed["bytes_uploaded"] == 2048
     assert pushed["indexes"][0]["reference"].endswith("@sha256:ab")
+
+
+def test_the_pipeline_composes_the_publishers_from_the_options(tmp_path: Path) -> None:
+    """--load, then the push wrapped by the SBOM and then by the signature; each publisher runs
+    over every layout before the next one starts."""
+    from factory.pipeline import publishing
+    from factory.publish import publisher, signing, supply
+
+    config = make_project(tmp_path / "p", ("amd64",)).config
+    assert publishing.publishers(config, publishing.PublishOptions()) == []
+    keys = signing.generate(tmp_path / "cosign", environ={})
+    options = publishing.PublishOptions(load=True, push=True, sign_key=keys.private)
+    load, push = publishing.publishers(config, options)
+    assert load == publisher.DockerLoad()
+    assert isinstance(push, publisher.Referring)
+    assert isinstance(push.attachment, supply.SignatureAttachment)
+    assert isinstance(push.inner, publisher.Referring)
+    assert push.inner.attachment == supply.SbomAttachment(config=config)
+    assert push.inner.inner == publisher.RegistryPush(insecure=False)
+    unsigned = publishing.PublishOptions(push=True, sbom=False, insecure=True)
+    assert publishing.publishers(config, unsigned) == [publisher.RegistryPush(insecure=True)]
+
+    calls: list[tuple[str, str]] = []
+
+    class Recording:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def publish(self, layout: asm.LayoutResult, destination: str) -> publisher.Published:
+            calls.append((self.name, layout.image))
+            return publisher.Published()
+
+    layouts = [
+        asm.assemble(
+            config, config.image, None, tmp_path / name, environ={"SOURCE_DATE_EPOCH": "0"}
+        )[0]
+        for name in ("a", "b")
+    ]
+    publishing.publish_all([Recording("load"), Recording("push")], layouts)
+    assert [name for name, _ in calls] == ["load", "load", "push", "push"]

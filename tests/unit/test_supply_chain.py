@@ -450,3 +450,35 @@ def test_the_sbom_is_the_same_from_any_checkout_and_any_engine_state(
     assert document["creationInfo"]["comment"] == "crates from the workspace's Cargo.lock"
     tools = {p["name"]: p for p in document["packages"] if p["SPDXID"].startswith("SPDXRef-Tool")}
     assert tools["musl"]["comment"] == "toolchain version from MUSL_VERSION of builder.Dockerfile"
+
+
+def test_a_second_push_attaches_no_second_sbom(tmp_path: Path) -> None:
+    """The SBOM publisher of `factory image --push` over the fake registry, without and with
+    the referrers API: pushing the same image again writes no artifact and lists one SBOM."""
+    from factory.publish import publisher, supply
+    from factory.publish.publisher import Published
+    from tests.imagekit import write_ca_bundle
+
+    config, layout = _assembled(tmp_path / "p", write_ca_bundle(tmp_path / "ca.crt"))
+
+    class Pushed:
+        def publish(self, layout: Any, destination: str) -> Published:
+            return Published()
+
+    for fake in (FakeRegistry(), ReferrersRegistry()):
+        with serve(fake) as server:
+            destination = f"{server.address}/team/greeter"
+            attaching = publisher.Referring(
+                inner=Pushed(), attachment=supply.SbomAttachment(config=config), insecure=False
+            )
+            [first] = attaching.publish(layout, destination).attached
+            writes = len([r for r in server.requests if r.method in ("PUT", "POST", "PATCH")])
+            [again] = attaching.publish(layout, destination).attached
+            assert [r for r in server.requests if r.method in ("PUT", "POST", "PATCH")][
+                writes:
+            ] == []
+            with _transport(server.address) as t:
+                listed, via = referrers.find(t, "team/greeter", layout.index.digest)
+        assert again == first
+        assert via == first.via
+        assert [m["digest"] for m in listed] == [first.digest]

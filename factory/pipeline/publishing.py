@@ -1,0 +1,105 @@
+"""`factory image` as one job: the stages of ``run``, then the publishers its options ask for.
+
+The publishers are composed before anything is built, so that what they need read up front
+(the signing key) fails at once: docker load (``--load``), then the registry push
+(``--push``), wrapped by the SBOM attachment (unless ``--no-sbom``) and then by the signature
+(``--sign-key``). Each publisher runs over every layout before the next one starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from factory.image.assemble import LayoutResult
+from factory.model import config as cfg
+from factory.model.targets import Target
+from factory.pipeline import run as stages
+from factory.publish.publisher import (
+    DockerLoad,
+    Published,
+    Publisher,
+    Referring,
+    RegistryPush,
+)
+from factory.publish.supply import SbomAttachment, SignatureAttachment
+from factory.util import console
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublishOptions:
+    """Where the assembled images go."""
+
+    load: bool = False
+    push: bool = False
+    insecure: bool = False
+    """Plain HTTP to a registry not on a loopback address (or images.toml's registry.insecure)."""
+    sbom: bool = True
+    """With push: attach an SPDX SBOM to each index."""
+    sign_key: Path | None = None
+    """With push: sign each index with this key."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobResult:
+    outcome: stages.Outcome
+    published: Published
+
+
+def publishers(config: cfg.Config, options: PublishOptions) -> list[Publisher]:
+    """The publishers ``options`` ask for, in the order they run; reads the signing key."""
+    chain: list[Publisher] = []
+    if options.load:
+        chain.append(DockerLoad())
+    if options.push:
+        insecure = options.insecure or config.registry.insecure
+        push: Publisher = RegistryPush(insecure=insecure)
+        if options.sbom:
+            push = Referring(
+                inner=push, attachment=SbomAttachment(config=config), insecure=insecure
+            )
+        if options.sign_key is not None:
+            signature = SignatureAttachment.read(options.sign_key)
+            push = Referring(inner=push, attachment=signature, insecure=insecure)
+        chain.append(push)
+    return chain
+
+
+def publish_all(publishers: Sequence[Publisher], layouts: Sequence[LayoutResult]) -> Published:
+    """Each publisher in turn over every layout (all loads before the first push), each layout
+    to its own repository."""
+    done = Published()
+    for publisher in publishers:
+        for layout in layouts:
+            done += publisher.publish(layout, layout.repository)
+    return done
+
+
+def image_job(
+    config: cfg.Config,
+    images: Sequence[cfg.ImageConfig],
+    targets: Sequence[Target] | None,
+    *,
+    profile: cfg.Profile,
+    out_dir: Path,
+    tags: Sequence[str] | None,
+    skip_build: bool,
+    rebuild: bool,
+    publish: PublishOptions,
+    progress: console.Progress = console.info,
+) -> JobResult:
+    """Compose the publishers (a wrong signing key fails here), run the stages, publish."""
+    chain = publishers(config, publish)
+    outcome = stages.run(
+        config,
+        images,
+        targets,
+        profile=profile,
+        out_dir=out_dir,
+        tags=tags,
+        skip_build=skip_build,
+        rebuild=rebuild,
+        progress=progress,
+    )
+    return JobResult(outcome=outcome, published=publish_all(chain, outcome.layouts))

@@ -1,0 +1,146 @@
+"""Where an assembled image goes: the ``Publisher`` protocol and the publishers.
+
+A publisher takes one assembled layout and its destination (the repository the image is named
+after) and says what it did (``Published``). The core publishers do one thing each: the docker
+load (``--load``; ``docker_load`` makes the archive) and the registry push. What rides on a
+push (an SBOM, a signature) is a wrapper, ``Referring``: it publishes through the publisher it
+wraps, then attaches one ``Attachment`` to the index that was pushed, unless the subject
+already has that very artifact among its referrers. The pipeline
+(``factory.pipeline.publishing``) composes them from the options and runs them over the layouts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from factory.distribution import reference, referrers
+from factory.distribution.media_types import Descriptor, sha256_digest
+from factory.distribution.push import PushResult, push_layout
+from factory.distribution.transport import Transport
+from factory.engine.local_registry import ensure_local_registry
+from factory.image.assemble import LayoutResult
+from factory.publish import docker_load
+from factory.publish.docker_load import LoadResult
+from factory.util import console
+
+
+@dataclass(frozen=True, kw_only=True)
+class Published:
+    """What publishing did, in the order it happened."""
+
+    loaded: tuple[LoadResult, ...] = ()
+    pushed: tuple[PushResult, ...] = ()
+    attached: tuple[referrers.Attached, ...] = ()
+
+    def __add__(self, other: Published) -> Published:
+        return Published(
+            loaded=self.loaded + other.loaded,
+            pushed=self.pushed + other.pushed,
+            attached=self.attached + other.attached,
+        )
+
+
+class Publisher(Protocol):
+    def publish(self, layout: LayoutResult, destination: str) -> Published:
+        """Publish ``layout`` as the repository ``destination`` (`host/path`)."""
+        ...
+
+
+class Attachment(Protocol):
+    """Something attached to a pushed index as its referrer (an SBOM, a signature)."""
+
+    def artifact(
+        self, layout: LayoutResult, destination: reference.Reference
+    ) -> referrers.ReferrerArtifact:
+        """The artifact that refers to ``layout``'s index in ``destination``."""
+        ...
+
+    def tags(self, subject: Descriptor) -> tuple[str, ...]:
+        """Tags that also name the artifact."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class DockerLoad:
+    """Load the host's image of the layout into the local Docker engine (``--load``), tagged
+    after ``destination``."""
+
+    def publish(self, layout: LayoutResult, destination: str) -> Published:
+        loaded = docker_load.load(layout, repository=destination)
+        console.info(f"loaded {loaded.image} ({loaded.target}) as {', '.join(loaded.references)}")
+        return Published(loaded=(loaded,))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegistryPush:
+    """Push the layout; a loopback repository where nothing answers gets the local registry."""
+
+    insecure: bool
+
+    def publish(self, layout: LayoutResult, destination: str) -> Published:
+        ensure_local_registry(destination)
+        console.info(f"pushing {layout.image} to {destination}")
+        return Published(pushed=(push_layout(layout.path, destination, insecure=self.insecure),))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Referring:
+    """Publish through ``inner``, then attach ``attachment`` to the pushed index."""
+
+    inner: Publisher
+    attachment: Attachment
+    insecure: bool
+
+    def publish(self, layout: LayoutResult, destination: str) -> Published:
+        done = self.inner.publish(layout, destination)
+        ref = reference.repository(destination)
+        subject = Descriptor(
+            media_type=layout.index.media_type, digest=layout.index.digest, size=layout.index.size
+        )
+        artifact = self.attachment.artifact(layout, ref)
+        with Transport(ref.api_host, insecure=self.insecure, log=console.detail) as t:
+            attached = attach_once(
+                t,
+                ref.repository,
+                subject,
+                artifact,
+                layout=layout,
+                tags=self.attachment.tags(subject),
+            )
+        return done + Published(attached=(attached,))
+
+
+def attach_once(
+    transport: Transport,
+    repository: str,
+    subject: Descriptor,
+    artifact: referrers.ReferrerArtifact,
+    *,
+    layout: LayoutResult,
+    tags: Sequence[str] = (),
+) -> referrers.Attached:
+    """Attach ``artifact`` to ``subject``, unless the subject's referrers already list it (the
+    same manifest digest): then nothing is written and the existing referrer is reported."""
+    data = artifact.manifest(subject)
+    digest = sha256_digest(data)
+    listed, via = referrers.find(
+        transport, repository, subject.digest, artifact_type=artifact.artifact_type
+    )
+    if not any(m.get("digest") == digest for m in listed):
+        return referrers.attach(
+            transport, repository, subject, artifact, layout=layout.path, tags=tags
+        )
+    console.detail(
+        f"{artifact.artifact_type} {digest[:19]} already refers to {subject.digest[:19]}"
+    )
+    return referrers.Attached(
+        repository=repository,
+        subject=subject.digest,
+        digest=digest,
+        size=len(data),
+        artifact_type=artifact.artifact_type,
+        via=via,
+        tags=tuple(tags),
+    )
