@@ -169,6 +169,9 @@ def test_a_second_push_uploads_nothing(pushed: tuple[str, dict[str, Any], Path])
     again = factory(config, "image", "--push", "--registry", f"{address}/main")
     assert again["stages"]["built"] == [] and again["stages"]["validated"] == []
     assert [p["bytes_uploaded"] for p in again["pushed"]] == [0]
+    # the SBOM is a function of the image: the same one, found attached, not a second one
+    assert [a["digest"] for a in again["attached"]] == [a["digest"] for a in first["attached"]]
+    assert [a["artifact_type"] for a in first["attached"]] == ["application/spdx+json"]
     assert again["images"][0]["index_digest"] == first["images"][0]["index_digest"]
 
 

@@ -20,7 +20,7 @@ from spdx_tools.spdx.validation.document_validator import validate_full_spdx_doc
 from factory.distribution import media_types, referrers
 from factory.distribution.media_types import Descriptor
 from factory.distribution.transport import Transport
-from factory.publish import signing
+from factory.publish import sbom, signing
 from tests.conftest import ROOT
 from tests.imagekit import factory_json, make_project, run
 from tests.integration.registry_kit import Registry, local
@@ -122,6 +122,24 @@ def test_push_attaches_an_sbom_and_a_signature_that_verify_finds(
     assert again["attached"][0]["digest"] == sbom_entry["digest"]
     relisted = registry.get(f"/v2/{repository}/manifests/{referrers.fallback_tag(index)}").json()
     assert len(relisted["manifests"]) == 3  # ECDSA signatures differ: a second one is listed
+
+    # the same image from another checkout path: the same SBOM, and no second one attached
+    elsewhere = make_project(tmp_path / "elsewhere" / "checkout", ("amd64", "arm64"))
+    shutil.copy(ROOT / "examples" / "hello_world" / "Cargo.lock", elsewhere.root / "ws")
+    moved, _ = factory_json(
+        "image",
+        "--no-build",
+        "-C",
+        str(elsewhere.root / "images.toml"),
+        "--push",
+        "--registry",
+        f"{registry.address}/sc",
+    )
+    assert moved["images"][0]["index_digest"] == index
+    assert [a["digest"] for a in moved["attached"]] == [sbom_entry["digest"]]
+    listed = registry.get(f"/v2/{repository}/manifests/{referrers.fallback_tag(index)}").json()
+    sboms = [m["digest"] for m in listed["manifests"] if m["artifactType"] == sbom.MEDIA_TYPE]
+    assert sboms == [sbom_entry["digest"]]
 
 
 def test_a_tampered_signature_payload_fails_verification(
