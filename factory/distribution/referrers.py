@@ -132,8 +132,43 @@ def attach(
 ) -> Attached:
     """Push ``artifact`` (its blobs, then its manifest) to ``repository`` (a path on the
     transport's registry) as a referrer of ``subject``; ``tags`` also name it. The blobs are
-    kept in ``layout``'s blob store (the image's OCI layout) on the way."""
+    kept in ``layout``'s blob store (the image's OCI layout) on the way.
+
+    An artifact whose manifest the subject's referrers already list (the same digest: an
+    unchanged SBOM pushed again) is not written a second time; the listed one is reported."""
     data = artifact.manifest(subject)
+    digest = sha256_digest(data)
+    listed, via = find(transport, repository, subject.digest, artifact_type=artifact.artifact_type)
+    if any(m.get("digest") == digest for m in listed):
+        log(f"{artifact.artifact_type} {digest[:19]} already refers to {subject.digest[:19]}")
+    else:
+        via = _push(
+            transport, repository, subject, artifact, data, layout=layout, tags=tags, log=log
+        )
+        log(f"{artifact.artifact_type} {digest[:19]} refers to {subject.digest[:19]} ({via})")
+    return Attached(
+        repository=repository,
+        subject=subject.digest,
+        digest=digest,
+        size=len(data),
+        artifact_type=artifact.artifact_type,
+        via=via,
+        tags=tuple(tags),
+    )
+
+
+def _push(
+    transport: Transport,
+    repository: str,
+    subject: Descriptor,
+    artifact: ReferrerArtifact,
+    data: bytes,
+    *,
+    layout: Path,
+    tags: Sequence[str],
+    log: console.Progress,
+) -> Via:
+    """Blobs, then the manifest ``data``, then (without a referrers API) the fallback tag."""
     digest = sha256_digest(data)
     pusher = Pusher(transport, repository, log=log)
     blobs = (EMPTY_JSON, *(layer.data for layer in artifact.layers))
@@ -144,28 +179,18 @@ def attach(
     headers = pusher.put_manifest(data, MEDIA_MANIFEST, digest)
     for tag in tags:
         pusher.put_manifest(data, MEDIA_MANIFEST, tag)
-    via: Via = "referrers API"
-    if headers.get("OCI-Subject") != subject.digest:
-        descriptor = {
-            "mediaType": MEDIA_MANIFEST,
-            "digest": digest,
-            "size": len(data),
-            "artifactType": artifact.artifact_type,
-        }
-        if artifact.annotations:
-            descriptor["annotations"] = dict(artifact.annotations)
-        _add_to_fallback(pusher, subject.digest, descriptor)
-        via = "fallback tag"
-    log(f"{artifact.artifact_type} {digest[:19]} refers to {subject.digest[:19]} ({via})")
-    return Attached(
-        repository=repository,
-        subject=subject.digest,
-        digest=digest,
-        size=len(data),
-        artifact_type=artifact.artifact_type,
-        via=via,
-        tags=tuple(tags),
-    )
+    if headers.get("OCI-Subject") == subject.digest:
+        return "referrers API"
+    descriptor = {
+        "mediaType": MEDIA_MANIFEST,
+        "digest": digest,
+        "size": len(data),
+        "artifactType": artifact.artifact_type,
+    }
+    if artifact.annotations:
+        descriptor["annotations"] = dict(artifact.annotations)
+    _add_to_fallback(pusher, subject.digest, descriptor)
+    return "fallback tag"
 
 
 def _get_index(transport: Transport, path: str, what: str) -> dict[str, Any] | None:

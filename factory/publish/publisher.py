@@ -11,12 +11,11 @@ already has that very artifact among its referrers. The pipeline
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from factory.distribution import reference, referrers
-from factory.distribution.media_types import Descriptor, sha256_digest
+from factory.distribution.media_types import Descriptor
 from factory.distribution.push import PushResult, push_layout
 from factory.distribution.transport import Transport
 from factory.engine.local_registry import ensure_local_registry
@@ -101,46 +100,12 @@ class Referring:
         )
         artifact = self.attachment.artifact(layout, ref)
         with Transport(ref.api_host, insecure=self.insecure, log=console.detail) as t:
-            attached = attach_once(
+            attached = referrers.attach(
                 t,
                 ref.repository,
                 subject,
                 artifact,
-                layout=layout,
+                layout=layout.path,
                 tags=self.attachment.tags(subject),
             )
         return done + Published(attached=(attached,))
-
-
-def attach_once(
-    transport: Transport,
-    repository: str,
-    subject: Descriptor,
-    artifact: referrers.ReferrerArtifact,
-    *,
-    layout: LayoutResult,
-    tags: Sequence[str] = (),
-) -> referrers.Attached:
-    """Attach ``artifact`` to ``subject``, unless the subject's referrers already list it (the
-    same manifest digest): then nothing is written and the existing referrer is reported."""
-    data = artifact.manifest(subject)
-    digest = sha256_digest(data)
-    listed, via = referrers.find(
-        transport, repository, subject.digest, artifact_type=artifact.artifact_type
-    )
-    if not any(m.get("digest") == digest for m in listed):
-        return referrers.attach(
-            transport, repository, subject, artifact, layout=layout.path, tags=tags
-        )
-    console.detail(
-        f"{artifact.artifact_type} {digest[:19]} already refers to {subject.digest[:19]}"
-    )
-    return referrers.Attached(
-        repository=repository,
-        subject=subject.digest,
-        digest=digest,
-        size=len(data),
-        artifact_type=artifact.artifact_type,
-        via=via,
-        tags=tuple(tags),
-    )
