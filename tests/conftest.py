@@ -1,4 +1,5 @@
-"""Shared fixtures. Unit tests cannot reach the Docker engine by accident."""
+"""Shared fixtures. Unit tests cannot reach the Docker engine, nor run the test-tools image's
+tools on the host, by accident."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-_ENGINE_TOOLS = ("docker", "mmdebstrap", "debootstrap", "skopeo")
+_ENGINE_TOOLS = ("docker", "mmdebstrap", "debootstrap")
+_IMAGE_TOOLS = ("skopeo", "umoci", "oci-image-tool", "gcc", "musl-gcc", "cc", "openssl")
+"""Tools no one here wrote: the tests run them in the test-tools image (tests/testtools.py)."""
 
 
 class EngineAccessError(AssertionError):
@@ -40,8 +43,14 @@ def _no_engine_in_unit_tests(
 
     def guarded_popen(self: subprocess.Popen[Any], args: Any, *rest: Any, **kw: Any) -> None:
         argv0 = args if isinstance(args, str) else str(next(iter(args)))
-        if Path(argv0.split()[0]).name in _ENGINE_TOOLS:
+        name = Path(argv0.split()[0]).name
+        if name in _ENGINE_TOOLS:
             raise EngineAccessError(f"unit tests may not run {argv0!r}")
+        if name in _IMAGE_TOOLS:
+            raise EngineAccessError(
+                f"unit tests may not run {argv0!r}: it comes from the test-tools image, which "
+                "only integration tests may use (the `tools` fixture)"
+            )
         real_popen_init(self, args, *rest, **kw)
 
     monkeypatch.setattr(docker.api.client.APIClient, "__init__", refuse_client)

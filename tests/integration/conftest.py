@@ -16,6 +16,7 @@ from testcontainers.core.container import DockerContainer
 
 from factory.engine import docker_engine as engine
 from factory.engine import local_registry
+from tests.testtools import Tools, ensure_image
 
 testcontainers_config.ryuk_disabled = True
 
@@ -36,6 +37,13 @@ def _no_dangling_managed_images() -> Iterator[None]:
         f"the tests left {len(left)} untagged factory image(s) behind: {sorted(left)}; "
         "`docker history` of each names the build that committed it"
     )
+
+
+@pytest.fixture(scope="session")
+def tools(tmp_path_factory: pytest.TempPathFactory) -> Tools:
+    """skopeo, umoci, oci-image-tool, gcc, musl-gcc and openssl, from the test-tools image."""
+    client = engine.client()
+    return Tools(client=client, image=ensure_image(client), compiled=tmp_path_factory.mktemp("cc"))
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,15 +13,9 @@ import docker
 import pytest
 
 from tests.imagekit import GREETING, HOST_TARGET, Project, factory_json, make_project, run
+from tests.testtools import Tools
 
 TARGETS = ("arm64_v9a", "amd64_v3", "arm64", "amd64")
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed: `apt-get install {name}` (.ci/run installs it).")
-    return path
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,11 +36,14 @@ def assembled(tmp_path_factory: pytest.TempPathFactory) -> Assembled:
     return Assembled(project=project, layout=Path(image["layout"]), summary=image)
 
 
-def test_skopeo_reads_the_index_and_every_target_tag(assembled: Assembled) -> None:
-    skopeo = tool("skopeo")
+def test_skopeo_reads_the_index_and_every_target_tag(assembled: Assembled, tools: Tools) -> None:
     layout = assembled.layout
+
+    def skopeo(*args: str) -> str:
+        return tools.run("skopeo", *args, read_only=[layout]).stdout
+
     for tag in ("latest", "1.0"):
-        raw = run(skopeo, "inspect", "--raw", f"oci:{layout}:{tag}").stdout
+        raw = skopeo("inspect", "--raw", f"oci:{layout}:{tag}")
         index = json.loads(raw)
         assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
         assert [m["platform"] for m in index["manifests"]][:2] == [
@@ -61,17 +57,19 @@ def test_skopeo_reads_the_index_and_every_target_tag(assembled: Assembled) -> No
     for target, variant in (("amd64", None), ("amd64_v3", "v3"), ("arm64_v9a", "v9")):
         suffix = target.replace("_", "-")
         ref = f"oci:{layout}:latest-{suffix}"
-        info = json.loads(run(skopeo, "inspect", ref).stdout)
+        info = json.loads(skopeo("inspect", ref))
         assert info["Digest"] == assembled.manifest(target)["manifest_digest"]
         assert info["Labels"]["org.opencontainers.image.title"] == "greeter"
-        config = json.loads(run(skopeo, "inspect", "--config", "--raw", ref).stdout)
+        config = json.loads(skopeo("inspect", "--config", "--raw", ref))
         assert config.get("variant") == variant
         assert config["config"]["Entrypoint"] == ["/greet"]
 
 
-def test_umoci_unpacks_every_target(assembled: Assembled, tmp_path: Path) -> None:
-    umoci = tool("umoci")
-    tags = run(umoci, "ls", "--layout", str(assembled.layout)).stdout.split()
+def test_umoci_unpacks_every_target(assembled: Assembled, tools: Tools, tmp_path: Path) -> None:
+    def umoci(*args: str) -> str:
+        return tools.run("umoci", *args, read_only=[assembled.layout], writable=[tmp_path]).stdout
+
+    tags = umoci("ls", "--layout", str(assembled.layout)).split()
     assert tags == [
         *(f"latest-{s}" for s in ("amd64", "arm64", "amd64-v3", "arm64-v9a")),
         *(f"1.0-{s}" for s in ("amd64", "arm64", "amd64-v3", "arm64-v9a")),
@@ -81,7 +79,7 @@ def test_umoci_unpacks_every_target(assembled: Assembled, tmp_path: Path) -> Non
     for target in TARGETS:
         bundle = tmp_path / target
         image = f"{assembled.layout}:latest-{target.replace('_', '-')}"
-        run(umoci, "unpack", "--rootless", "--image", image, str(bundle))
+        umoci("unpack", "--rootless", "--image", image, str(bundle))
         rootfs = bundle / "rootfs"
         binary = rootfs / "greet"
         assert binary.read_bytes() == assembled.project.binary(target).read_bytes()
@@ -97,12 +95,12 @@ def test_umoci_unpacks_every_target(assembled: Assembled, tmp_path: Path) -> Non
             assert run(str(binary)).stdout == GREETING.format(target=target)
 
 
-def test_oci_image_tool_validates_every_document(assembled: Assembled) -> None:
-    oci_image_tool = tool("oci-image-tool")
+def test_oci_image_tool_validates_every_document(assembled: Assembled, tools: Tools) -> None:
     layout = assembled.layout
 
     def validate(kind: str, path: Path) -> None:
-        out = run(oci_image_tool, "validate", "--type", kind, str(path)).stdout
+        argv = ("oci-image-tool", "validate", "--type", kind, str(path))
+        out = tools.run(*argv, read_only=[layout]).stdout
         assert "Validation succeeded" in out
 
     def blob(digest: str) -> Path:

@@ -15,6 +15,7 @@ import pytest
 
 from factory.engine import local_registry
 from tests.imagekit import GREETING, HOST_TARGET, factory_json, make_project, run
+from tests.testtools import Tools
 
 TARGETS = ("amd64", "amd64_v3", "arm64")
 
@@ -44,7 +45,7 @@ def _push(project_root: Path, repository: str) -> tuple[dict[str, Any], str]:
 
 
 def test_push_starts_the_local_registry_and_docker_runs_what_it_pulls(
-    tmp_path: Path, port: int
+    tmp_path: Path, port: int, tools: Tools
 ) -> None:
     project = make_project(tmp_path, TARGETS)
     registry = f"127.0.0.1:{port}"
@@ -58,8 +59,12 @@ def test_push_starts_the_local_registry_and_docker_runs_what_it_pulls(
     assert by_tag["latest"]["digest"] == image["index_digest"]
     assert by_tag["latest"]["reference"] == f"{registry}/it/greeter@{image['index_digest']}"
 
-    raw = run(
-        "skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{registry}/it/greeter:latest"
+    raw = tools.run(
+        "skopeo",
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        f"docker://{registry}/it/greeter:latest",
     ).stdout
     index = json.loads(raw)
     assert index["manifests"][0]["platform"] == {"architecture": "amd64", "os": "linux"}
@@ -71,7 +76,7 @@ def test_push_starts_the_local_registry_and_docker_runs_what_it_pulls(
         ).read_bytes()
     )
     v3 = json.loads(
-        run(
+        tools.run(
             "skopeo",
             "inspect",
             "--tls-verify=false",

@@ -22,6 +22,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.integration.conftest import running_registry
+from tests.testtools import Tools
 
 GREETING = "Hello, world from Tokio: [1, 2, 3]"
 TARGETS = ("amd64", "amd64_v3", "arm64")
@@ -85,15 +86,9 @@ def pushed(
         client.images.remove(image.id, force=True)
 
 
-def _raw(reference: str) -> dict[str, Any]:
-    done = subprocess.run(
-        ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{reference}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    document: dict[str, Any] = json.loads(done.stdout)
+def _raw(tools: Tools, reference: str) -> dict[str, Any]:
+    argv = ("skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{reference}")
+    document: dict[str, Any] = json.loads(tools.run(*argv).stdout)
     return document
 
 
@@ -108,10 +103,10 @@ def test_the_pipeline_ran_every_stage(pushed: tuple[str, dict[str, Any], Path]) 
 
 
 def test_skopeo_sees_the_index_with_the_baselines_first(
-    pushed: tuple[str, dict[str, Any], Path],
+    pushed: tuple[str, dict[str, Any], Path], tools: Tools
 ) -> None:
     address, _, _ = pushed
-    index = _raw(f"{address}/main/hello-world:latest")
+    index = _raw(tools, f"{address}/main/hello-world:latest")
     assert index["mediaType"] == INDEX_TYPE
     platforms = [
         "/".join(
@@ -123,7 +118,7 @@ def test_skopeo_sees_the_index_with_the_baselines_first(
         for m in index["manifests"]
     ]
     assert platforms == ["linux/amd64", "linux/arm64", "linux/amd64/v3"]
-    per_target = _raw(f"{address}/main/hello-world:latest-amd64-v3")
+    per_target = _raw(tools, f"{address}/main/hello-world:latest-amd64-v3")
     assert per_target["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
 
 

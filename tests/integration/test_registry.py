@@ -33,6 +33,7 @@ from factory.errors import ExitCode, RegistryError
 from tests.conftest import ROOT
 from tests.integration.conftest import wait_until_it_answers
 from tests.oci_layouts import Built, write_layout
+from tests.testtools import Tools
 
 # The reaper's image cannot be pulled here; containers are removed by their context managers.
 testcontainers_config.ryuk_disabled = True
@@ -66,33 +67,24 @@ def auth_registry(registry_image: str, tmp_path: Path) -> Iterator[str]:
         yield address
 
 
-def _skopeo_raw(reference: str) -> bytes:
-    done = subprocess.run(
-        ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{reference}"],
-        capture_output=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr.decode()
-    return done.stdout
+def _skopeo_raw(tools: Tools, reference: str) -> bytes:
+    argv = ("skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{reference}")
+    return tools.run(*argv).stdout.encode()
 
 
-def _skopeo_copy(reference: str, destination: Path) -> dict[str, Any]:
+def _skopeo_copy(tools: Tools, reference: str, destination: Path) -> dict[str, Any]:
     """Copy every image of `reference` into an OCI layout (skopeo checks each blob's digest)."""
-    done = subprocess.run(
-        [
-            "skopeo",
-            "copy",
-            "--all",
-            "--preserve-digests",
-            "--src-tls-verify=false",
-            f"docker://{reference}",
-            f"oci:{destination}:latest",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    destination.mkdir()
+    tools.run(
+        "skopeo",
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        f"docker://{reference}",
+        f"oci:{destination}:latest",
+        writable=[destination],
     )
-    assert done.returncode == 0, done.stderr
     document: dict[str, Any] = json.loads((destination / "index.json").read_text())
     return document
 
@@ -122,21 +114,21 @@ def _layout(tmp_path: Path, *, payload_size: int = 1024) -> Built:
 
 
 def test_skopeo_sees_the_pushed_index_with_amd64_first(
-    open_registry: tuple[str, DockerContainer], tmp_path: Path
+    open_registry: tuple[str, DockerContainer], tools: Tools, tmp_path: Path
 ) -> None:
     address, _ = open_registry
     built = _layout(tmp_path)
     result = registry.push_layout(built.path, f"{address}/factory/hello")
-    raw = _skopeo_raw(f"{address}/factory/hello:latest")
+    raw = _skopeo_raw(tools, f"{address}/factory/hello:latest")
     index = json.loads(raw)
     assert _sha256(raw) == built.index_digest == result.indexes[0].digest
     assert index["manifests"][0]["platform"] == {"architecture": "amd64", "os": "linux"}
     assert index["manifests"][1]["platform"] == {"architecture": "arm64", "os": "linux"}
-    v3 = _skopeo_raw(f"{address}/factory/hello:latest-amd64-v3")
+    v3 = _skopeo_raw(tools, f"{address}/factory/hello:latest-amd64-v3")
     assert _sha256(v3) == built.manifest_digests["amd64-v3"]
     assert result.bytes_uploaded == built.blob_bytes
     # skopeo can fetch every blob, and they match their digests (it checks as it copies).
-    copied = _skopeo_copy(f"{address}/factory/hello:latest", tmp_path / "copy")
+    copied = _skopeo_copy(tools, f"{address}/factory/hello:latest", tmp_path / "copy")
     assert copied["manifests"][0]["digest"] == built.index_digest
 
 
@@ -155,7 +147,7 @@ def test_a_second_push_uploads_zero_blob_bytes(
 
 
 def test_blobs_are_mounted_across_repositories(
-    open_registry: tuple[str, DockerContainer], tmp_path: Path
+    open_registry: tuple[str, DockerContainer], tools: Tools, tmp_path: Path
 ) -> None:
     address, container = open_registry
     built = _layout(tmp_path)
@@ -166,13 +158,13 @@ def test_blobs_are_mounted_across_repositories(
     )
     assert mounted.blobs_mounted == 6
     assert mounted.bytes_uploaded == 0
-    assert _sha256(_skopeo_raw(f"{address}/factory/target:latest")) == built.index_digest
+    assert _sha256(_skopeo_raw(tools, f"{address}/factory/target:latest")) == built.index_digest
     logs = container.get_wrapped_container().logs().decode(errors="replace")
     assert re.search(r'"POST /v2/factory/target/blobs/uploads/\?[^"]*from=factory%2Fsource', logs)
 
 
 def test_a_chunked_upload_is_served_back_intact(
-    open_registry: tuple[str, DockerContainer], tmp_path: Path
+    open_registry: tuple[str, DockerContainer], tools: Tools, tmp_path: Path
 ) -> None:
     address, container = open_registry
     built = _layout(tmp_path, payload_size=300_000)
@@ -180,7 +172,7 @@ def test_a_chunked_upload_is_served_back_intact(
     assert result.bytes_uploaded == built.blob_bytes > 900_000
     logs = container.get_wrapped_container().logs().decode(errors="replace")
     assert logs.count('"PATCH /v2/factory/big/blobs/uploads/') >= 15
-    copied = _skopeo_copy(f"{address}/factory/big:latest", tmp_path / "copy")
+    copied = _skopeo_copy(tools, f"{address}/factory/big:latest", tmp_path / "copy")
     assert copied["manifests"][0]["digest"] == built.index_digest
 
 
@@ -202,21 +194,16 @@ def test_the_index_tag_is_written_after_every_manifest(
 
 
 @pytest.fixture()
-def tls_registry(registry_image: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def tls_registry(registry_image: str, tools: Tools, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A registry serving HTTPS with a self-signed certificate for 127.0.0.1."""
     certs = tmp_path / "certs"
     certs.mkdir()
-    made = subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout", str(certs / "key.pem"), "-out", str(certs / "cert.pem"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    tools.run(
+        "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        "-keyout", str(certs / "key.pem"), "-out", str(certs / "cert.pem"),
+        writable=[certs],
     )  # fmt: skip
-    assert made.returncode == 0, made.stderr
     certs.chmod(0o755)
     for pem in certs.iterdir():
         pem.chmod(0o644)  # the registry runs as an unprivileged user
@@ -311,7 +298,9 @@ def test_wrong_credentials_are_refused_and_not_shown(
     assert "not-the-password" not in str(caught.value)
 
 
-def test_a_push_to_a_silent_loopback_port_starts_the_local_registry(tmp_path: Path) -> None:
+def test_a_push_to_a_silent_loopback_port_starts_the_local_registry(
+    tools: Tools, tmp_path: Path
+) -> None:
     port = _free_port()
     repository = f"127.0.0.1:{port}/factory/local"
     name = local_registry.container_name(port)
@@ -335,7 +324,7 @@ def test_a_push_to_a_silent_loopback_port_starts_the_local_registry(tmp_path: Pa
         assert not local_registry.answers(f"127.0.0.1:{port}")
         started = _factory("registry", "start", "--port", str(port))
         assert started.returncode == 0, started.stderr
-        assert _sha256(_skopeo_raw(f"{repository}:latest")) == built.index_digest
+        assert _sha256(_skopeo_raw(tools, f"{repository}:latest")) == built.index_digest
         labels = engine.client().containers.get(name).labels
         assert labels[engine.LABEL] == "true"
     finally:

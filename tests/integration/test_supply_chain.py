@@ -22,8 +22,9 @@ from factory.distribution.media_types import Descriptor
 from factory.distribution.transport import Transport
 from factory.publish import sbom, signing
 from tests.conftest import ROOT
-from tests.imagekit import factory_json, make_project, run
+from tests.imagekit import factory_json, make_project
 from tests.integration.registry_kit import Registry, local
+from tests.testtools import Tools
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def _fetch_blob(registry: Registry, repository: str, digest: str) -> bytes:
 
 
 def test_push_attaches_an_sbom_and_a_signature_that_verify_finds(
-    registry: Registry, tmp_path: Path
+    registry: Registry, tools: Tools, tmp_path: Path
 ) -> None:
     project = make_project(tmp_path / "p", ("amd64", "arm64"))
     shutil.copy(ROOT / "examples" / "hello_world" / "Cargo.lock", project.root / "ws")
@@ -97,7 +98,7 @@ def test_push_attaches_an_sbom_and_a_signature_that_verify_finds(
     listing = json.loads(factory("--json", "referrers", reference).stdout)
     assert listing["via"] == "fallback tag"
     assert len(listing["referrers"]) == 2
-    skopeo = run(
+    skopeo = tools.run(
         "skopeo",
         "inspect",
         "--raw",

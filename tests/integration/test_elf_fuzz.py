@@ -23,7 +23,7 @@ from factory.model.targets import Arch
 from factory.validate import elf as elfcheck
 from factory.validate import stage as validate
 from tests.elfbin import static_executable
-from tests.hostbins import HELLO, compile_c
+from tests.testtools import HELLO, Tools
 
 MUTANTS_PER_SEED = 60
 SEEDS = range(12)
@@ -114,16 +114,21 @@ MUTATIONS: tuple[Mutation, ...] = (
 
 
 @pytest.fixture(scope="module")
-def seeds_of(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bytes, str]]:
-    """Real binaries to mutate, with the target each is audited against."""
+def seeds_of(
+    tools: Tools, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[bytes, str]]:
+    """Real binaries to mutate (compiled in the test-tools image), with the target each is
+    audited against."""
     d = tmp_path_factory.mktemp("fuzz-seeds")
     made = {
-        "musl-static": compile_c(d / "a", HELLO, cc="musl-gcc", flags=["-static", "-O2", "-s"]),
-        "musl-static-pie": compile_c(
+        "musl-static": tools.compile_c(
+            d / "a", HELLO, cc="musl-gcc", flags=["-static", "-O2", "-s"]
+        ),
+        "musl-static-pie": tools.compile_c(
             d / "b", HELLO, cc="musl-gcc", flags=["-static-pie", "-fPIE", "-O2"]
         ),
-        "musl-unstripped": compile_c(d / "c", HELLO, cc="musl-gcc", flags=["-static", "-g"]),
-        "glibc-dynamic": compile_c(d / "d", HELLO, cc="gcc", flags=["-O2"]),
+        "musl-unstripped": tools.compile_c(d / "c", HELLO, cc="musl-gcc", flags=["-static", "-g"]),
+        "glibc-dynamic": tools.compile_c(d / "d", HELLO, cc="gcc", flags=["-O2"]),
     }
     found = {name: (path.read_bytes(), "amd64") for name, path in made.items()}
     found["aarch64-handmade"] = (static_executable(Arch.ARM64, b"hello\n"), "arm64")

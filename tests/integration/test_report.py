@@ -1,8 +1,8 @@
 """report.json: its locked keys, and `factory validate` end to end on host binaries.
 
-The smoke runs here go through a runner that executes x86-64 binaries natively on the host
-(QEMU's CPU model is dropped), so the whole command runs without Docker. The real QEMU runs
-are in tests/integration/test_validate.py.
+The binaries are compiled by musl-gcc and gcc in the test-tools image; the smoke runs go through a
+runner that executes x86-64 binaries natively on the host (QEMU's CPU model is dropped), so
+`factory validate` itself runs without Docker. The real QEMU runs are in test_validate.py.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from factory.cli import main
 from factory.validate import report
 from factory.validate import stage as validate
 from factory.validate.smoke import RunResult
-from tests.hostbins import HELLO, compile_c
+from tests.testtools import HELLO, Tools
 
 RESULT_KEYS = {
     "image",
@@ -86,7 +86,7 @@ KILLED = "#include <signal.h>\nint main(void) { raise(SIGILL); return 0; }\n"
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
+def project(tools: Tools, tmp_path: Path) -> Path:
     """An images.toml whose `hello` image has a built binary per target under dist/bin."""
     (tmp_path / "images.toml").write_text(
         """
@@ -108,13 +108,13 @@ timeout = 3
     for target, source in sources.items():
         out = tmp_path / "dist" / "bin" / "hello" / target / "hello"
         out.parent.mkdir(parents=True)
-        compile_c(out, source, cc="musl-gcc", flags=["-static", "-O2", "-s"])
+        tools.compile_c(out, source, cc="musl-gcc", flags=["-static", "-O2", "-s"])
     return tmp_path
 
 
-def put(project: Path, target: str, source: str, *, cc: str = "musl-gcc") -> None:
+def put(tools: Tools, project: Path, target: str, source: str, *, cc: str = "musl-gcc") -> None:
     out = project / "dist" / "bin" / "hello" / target / "hello"
-    compile_c(out, source, cc=cc, flags=["-static", "-O2", "-s"])
+    tools.compile_c(out, source, cc=cc, flags=["-static", "-O2", "-s"])
 
 
 def run_validate(
@@ -161,11 +161,14 @@ def test_all_pass_writes_the_report(
 
 
 def test_failures_exit_5_naming_each_target(
-    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tools: Tools,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    put(project, "amd64", EXIT1)
-    put(project, "amd64_v2", KILLED)
-    put(project, "amd64_v3", HELLO, cc="gcc")  # glibc static
+    put(tools, project, "amd64", EXIT1)
+    put(tools, project, "amd64_v2", KILLED)
+    put(tools, project, "amd64_v3", HELLO, cc="gcc")  # glibc static
     code, out, err = run_validate(project, monkeypatch, capsys, "--json")
     assert code == 5
     document = json.loads(out)
@@ -182,12 +185,15 @@ def test_failures_exit_5_naming_each_target(
 
 
 def test_a_partial_run_merges_into_the_report(
-    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tools: Tools,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     report_path = project / "dist" / "report.json"
     assert run_validate(project, monkeypatch, capsys)[0] == 0
     first = json.loads(report_path.read_text())
-    put(project, "amd64_v2", EXIT1)
+    put(tools, project, "amd64_v2", EXIT1)
     code, out, _ = run_validate(project, monkeypatch, capsys, "--json", "-t", "amd64_v2")
     assert code == 5
     merged = json.loads(out)
@@ -199,7 +205,7 @@ def test_a_partial_run_merges_into_the_report(
         ("amd64_v3", True),
     ]
     assert merged["results"][0] == first["results"][0]  # untouched
-    put(project, "amd64_v2", HELLO)
+    put(tools, project, "amd64_v2", HELLO)
     assert run_validate(project, monkeypatch, capsys, "-t", "amd64_v2")[0] == 0
     assert json.loads(report_path.read_text())["passed"] is True
 
@@ -257,9 +263,12 @@ def test_factory_validate_rewrites_a_missing_unreadable_or_foreign_report(
 
 
 def test_hang_is_a_timeout(
-    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tools: Tools,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    put(project, "amd64", HANG)
+    put(tools, project, "amd64", HANG)
     code, _, err = run_validate(project, monkeypatch, capsys, "-t", "amd64")
     assert code == 5
     assert "smoke: timed out after 3 s" in err
@@ -279,10 +288,13 @@ def test_missing_build_output_names_the_fix(
 
 
 def test_compilation_mode_decides_whether_symbols_fail(
-    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tools: Tools,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     out = project / "dist" / "bin" / "hello" / "amd64" / "hello"
-    compile_c(out, HELLO, cc="musl-gcc", flags=["-static", "-O2", "-g"])
+    tools.compile_c(out, HELLO, cc="musl-gcc", flags=["-static", "-O2", "-g"])
     code, _, err = run_validate(project, monkeypatch, capsys, "-t", "amd64")
     assert code == 5
     assert "symtab: a .symtab section" in err
