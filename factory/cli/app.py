@@ -8,8 +8,11 @@ from typing import Annotated
 
 import typer
 
-from factory.errors import UsageError
+from factory.engine.cargo_metadata import read_workspace
+from factory.errors import ConfigError, UsageError
 from factory.model import config as cfg
+from factory.model import starter
+from factory.model.workspace import NotAWorkspace
 from factory.util import console
 
 # The help is click's plain text, wrapped to 100 columns whatever the terminal: Typer's rich
@@ -67,5 +70,29 @@ def parse_profile(value: str) -> cfg.Profile:
 
 
 def load_config() -> cfg.Config:
-    """The images.toml named by --config, validated."""
-    return cfg.load(Path(console.options().config))
+    """The images.toml named by --config, validated. Without --config and without an
+    images.toml here, the one of the Cargo workspace's root, else the defaults for the
+    workspace's one binary (factory.model.starter)."""
+    path = Path(console.options().config)
+    if path != cfg.DEFAULT_CONFIG or path.exists():
+        return cfg.load(path)
+    try:
+        found = read_workspace(Path.cwd(), keep=console.options().debug)
+    except NotAWorkspace as err:
+        raise ConfigError(
+            f"{path}: no such file, and {err.message} Run factory where images.toml is, pass "
+            "--config PATH (the README has a complete example), or run it in a Cargo workspace "
+            "(`factory init` writes an images.toml there)."
+        ) from err
+    workspace = found.workspace
+    at_root = workspace.root / cfg.DEFAULT_CONFIG
+    if at_root.exists():
+        console.info(f"using {at_root}, the images.toml at the Cargo workspace's root")
+        return cfg.load(at_root)
+    config = starter.default_config(workspace, source=at_root)
+    binary = workspace.binaries[0]
+    console.info(
+        f"no {path}: using the defaults for the workspace's one binary, {binary.name} (package "
+        f"{binary.package}) in {workspace.root}; `factory init` writes them to a file to edit."
+    )
+    return config
