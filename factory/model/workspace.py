@@ -53,11 +53,20 @@ class Skipped:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Member:
+    """A package of the workspace and its Cargo.toml."""
+
+    package: str
+    manifest: Path
+
+
+@dataclass(frozen=True, kw_only=True)
 class CargoWorkspace:
     root: Path
     """The directory of the workspace's root Cargo.toml."""
     binaries: tuple[CargoBinary, ...]
     skipped: tuple[Skipped, ...] = ()
+    members: tuple[Member, ...] = ()
 
     def describe(self) -> str:
         """The binaries as `name (package p)`, for messages."""
@@ -114,13 +123,19 @@ def parse_metadata(
                         parser=_parser(package["dependencies"]),
                     )
                 )
+        members_of = tuple(
+            Member(package=str(p["name"]), manifest=relocate(str(p["manifest_path"])))
+            for p in packages
+        )
     except (KeyError, TypeError) as err:
         raise FactoryError(
             f"cargo metadata printed a document factory cannot read (no {err} where expected).",
             hint="Check that `cargo metadata --format-version 1` works in this workspace and "
             "that cargo is 1.60 or newer.",
         ) from err
-    return CargoWorkspace(root=root, binaries=tuple(binaries), skipped=tuple(skipped))
+    return CargoWorkspace(
+        root=root, binaries=tuple(binaries), skipped=tuple(skipped), members=members_of
+    )
 
 
 def _parser(dependencies: Sequence[Mapping[str, Any]]) -> str | None:

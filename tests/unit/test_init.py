@@ -197,3 +197,102 @@ def test_without_images_toml_outside_a_workspace_the_file_is_missing(
     err = capsys.readouterr().err
     assert "images.toml: no such file, and" in err
     assert "factory init" in err
+
+
+WORKSPACE_TABLES = """
+[workspace.metadata.factory.workspace]
+profile = "dbg"
+
+[workspace.metadata.factory.registry]
+repository = "registry.example:5000/team"
+"""
+PACKAGE_IMAGE = """
+[[package.metadata.factory.image]]
+name = "the-server"
+tags = ["v1"]
+
+[package.metadata.factory.image.smoke]
+args = ["--help"]
+"""
+
+
+@pytest.fixture
+def in_cargo_toml(workspace: Path) -> Path:
+    """The workspace with factory's settings in its Cargo.toml files instead of images.toml."""
+    with (workspace / "Cargo.toml").open("a") as root:
+        root.write(WORKSPACE_TABLES)
+    with (workspace / "crates" / "Server" / "Cargo.toml").open("a") as member:
+        member.write(PACKAGE_IMAGE)
+    return workspace
+
+
+def test_the_settings_may_live_in_cargo_toml(
+    in_cargo_toml: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(in_cargo_toml / "crates" / "Server")
+    assert main(["config", "--json"]) == 0
+    captured = capsys.readouterr()
+    member = in_cargo_toml / "crates" / "Server" / "Cargo.toml"
+    assert f"read {in_cargo_toml / 'Cargo.toml'}, {member}: valid, 1 image(s)." in captured.err
+    document = json.loads(captured.out)
+    assert document["workspace"] == {
+        "path": str(in_cargo_toml),
+        "driver": "cargo",
+        "profile": "dbg",
+    }
+    assert document["registry"]["repository"] == "registry.example:5000/team"
+    [image] = document["image"]
+    assert (image["name"], image["package"], image["binary"]) == ("the-server", "Server", "Server")
+    assert image["repository"] == "registry.example:5000/team/the-server"
+    assert image["tags"] == ["v1"]
+    assert image["smoke"]["args"] == ["--help"]
+
+
+def test_an_error_in_cargo_toml_names_its_file_key_and_line(
+    in_cargo_toml: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    member = in_cargo_toml / "crates" / "Server" / "Cargo.toml"
+    member.write_text(member.read_text().replace('tags = ["v1"]', 'tags = "v1"'))
+    monkeypatch.chdir(in_cargo_toml)
+    assert main(["config"]) == ExitCode.USAGE
+    line = member.read_text().splitlines().index('tags = "v1"') + 1
+    assert (
+        f"{member}, line {line}: `package.metadata.factory.image[0].tags`: expected an array"
+        in (capsys.readouterr().err)
+    )
+    root = in_cargo_toml / "Cargo.toml"
+    root.write_text(root.read_text() + "\n[workspace.metadata.factory.builder]\nbase = 3\n")
+    member.write_text(member.read_text().replace('tags = "v1"', 'tags = ["v1"]'))
+    assert main(["config"]) == ExitCode.USAGE
+    line = root.read_text().splitlines().index("base = 3") + 1
+    assert f"{root}, line {line}: `workspace.metadata.factory.builder.base`: expected a string" in (
+        capsys.readouterr().err
+    )
+
+
+def test_the_workspace_path_is_not_a_cargo_toml_key(
+    in_cargo_toml: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = in_cargo_toml / "Cargo.toml"
+    root.write_text(root.read_text().replace('profile = "dbg"', 'path = "x"'))
+    monkeypatch.chdir(in_cargo_toml)
+    assert main(["config"]) == ExitCode.USAGE
+    assert "`workspace.metadata.factory.workspace.path`: the workspace is the folder" in (
+        capsys.readouterr().err
+    )
+
+
+def test_images_toml_wins_and_names_the_shadowed_tables(
+    in_cargo_toml: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(in_cargo_toml / "crates" / "Server")
+    assert main(["init", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["config", "--json"]) == 0
+    captured = capsys.readouterr()
+    member = in_cargo_toml / "crates" / "Server" / "Cargo.toml"
+    assert f"[workspace.metadata.factory] in {in_cargo_toml / 'Cargo.toml'} is not read" in (
+        captured.err
+    )
+    assert f"[package.metadata.factory] in {member} is not read" in captured.err
+    assert json.loads(captured.out)["registry"]["repository"] == "127.0.0.1:5000/factory"
