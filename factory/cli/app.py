@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import typing
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from factory.errors import UsageError
+from factory.engine.cargo_metadata import read_workspace
+from factory.errors import ConfigError, UsageError
+from factory.model import cargo_toml, starter
 from factory.model import config as cfg
+from factory.model.workspace import NotAWorkspace
 from factory.util import console
 
 # The help is click's plain text, wrapped to 100 columns whatever the terminal: Typer's rich
@@ -67,5 +71,42 @@ def parse_profile(value: str) -> cfg.Profile:
 
 
 def load_config() -> cfg.Config:
-    """The images.toml named by --config, validated."""
-    return cfg.load(Path(console.options().config))
+    """The configuration, from the first of: the images.toml named by --config (default
+    ./images.toml), the images.toml at the Cargo workspace's root, the [*.metadata.factory]
+    tables of its Cargo.toml files, the defaults for its one binary (factory.model.starter)."""
+    path = Path(console.options().config)
+    if path != cfg.DEFAULT_CONFIG or path.exists():
+        config = cfg.load(path)
+        _warn_shadowed(config, [config.workspace_path / "Cargo.toml"])
+        return config
+    try:
+        found = read_workspace(Path.cwd(), keep=console.options().debug)
+    except NotAWorkspace as err:
+        raise ConfigError(
+            f"{path}: no such file, and {err.message} Run factory where images.toml is, pass "
+            "--config PATH (the README has a complete example), or run it in a Cargo workspace "
+            "(`factory init` writes an images.toml there)."
+        ) from err
+    workspace = found.workspace
+    at_root = workspace.root / cfg.DEFAULT_CONFIG
+    if at_root.exists():
+        console.info(f"using {at_root}, the images.toml at the Cargo workspace's root")
+        config = cfg.load(at_root)
+        manifests = [workspace.root / "Cargo.toml", *(m.manifest for m in workspace.members)]
+        _warn_shadowed(config, manifests)
+        return config
+    in_cargo = cargo_toml.load(workspace)
+    if in_cargo is not None:
+        return in_cargo
+    config = starter.default_config(workspace, source=at_root)
+    binary = workspace.binaries[0]
+    console.info(
+        f"no {path}: using the defaults for the workspace's one binary, {binary.name} (package "
+        f"{binary.package}) in {workspace.root}; `factory init` writes them to a file to edit."
+    )
+    return dataclasses.replace(config, files=())
+
+
+def _warn_shadowed(config: cfg.Config, manifests: list[Path]) -> None:
+    for table in cargo_toml.shadowed(list(dict.fromkeys(manifests))):
+        console.warn(f"{config.source} wins: {table} is not read (remove one of the two).")

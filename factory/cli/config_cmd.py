@@ -25,10 +25,11 @@ def config_command(
         return
     config = load_config()
     document = cfg.to_json(config)
+    read = ", ".join(str(f) for f in config.files) or "no file: the defaults for the one binary"
+    console.info(f"read {read}: valid, {len(config.image)} image(s).")
     if console.options().json:
         console.result_json(document)
         return
-    console.info(f"{config.source}: valid, {len(config.image)} image(s).")
     rendered = _drop_none(document)
     assert isinstance(rendered, dict)
     console.result(tomli_w.dumps(rendered))

@@ -13,13 +13,14 @@ import dataclasses
 import re
 import tomllib
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from factory.errors import ConfigError, UsageError
 from factory.model import targets as target_table
-from factory.model.reader import KeyPath, Reader, closest
+from factory.model.reader import KeyPath, Origin, Reader, closest
 
 DEFAULT_CONFIG = Path("images.toml")
 DEFAULT_BASE = "debian:trixie-slim"
@@ -173,7 +174,10 @@ class Config:
         default=(), metadata=doc("The images: one [[image]] table each.")
     )
     source: Path = field(default=DEFAULT_CONFIG, metadata={"internal": True})
-    """The file this came from (not a key of the file)."""
+    """The file this came from (not a key of the file); relative paths start at its folder."""
+    files: tuple[Path, ...] = field(default=(), metadata={"internal": True})
+    """Every file it was read from: images.toml, or the Cargo.toml files that hold it; none
+    for the defaults of a workspace's one binary."""
 
     @property
     def root(self) -> Path:
@@ -225,10 +229,19 @@ def load(source: Path) -> Config:
     return parse(raw, source=source, text=text)
 
 
-def parse(raw: dict[str, Any], *, source: Path, text: str = "") -> Config:
-    reader = Reader(source, text)
+def parse(
+    raw: dict[str, Any],
+    *,
+    source: Path,
+    text: str = "",
+    origins: Mapping[KeyPath, Origin] | None = None,
+    files: tuple[Path, ...] | None = None,
+) -> Config:
+    """Validate a document read from ``source`` (or, with ``origins``, assembled from the
+    files it names: see factory.model.reader.Reader)."""
+    reader = Reader(source, text, origins)
     config: Config = reader.table(Config, raw, ())
-    config = dataclasses.replace(config, source=source)
+    config = dataclasses.replace(config, source=source, files=(source,) if files is None else files)
     _check(config, reader)
     return config
 

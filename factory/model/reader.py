@@ -11,7 +11,8 @@ import difflib
 import re
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,7 +41,10 @@ class Locator:
         if isinstance(last, int):
             tables, last = [*tables, last], ""
         want = ".".join(str(p) for p in tables if not isinstance(p, int))
-        want_index = next((p for p in tables if isinstance(p, int)), None)
+        first = next((i for i, p in enumerate(tables) if isinstance(p, int)), None)
+        want_index = None if first is None else tables[first]
+        # the array of tables the index counts: `image`, `package.metadata.factory.image`
+        array = "" if first is None else ".".join(str(p) for p in tables[:first])
         header, counts, index = "", {}, None  # type: ignore[var-annotated]
         for number, line in enumerate(self.lines, start=1):
             match = self._HEADER.match(line)
@@ -48,8 +52,8 @@ class Locator:
                 header = match.group(2).replace(" ", "").replace('"', "")
                 if match.group(1) == "[[":
                     counts[header] = counts.get(header, -1) + 1
-                root = header.split(".")[0]
-                index = counts.get(root)
+                inside = bool(array) and (header == array or header.startswith(array + "."))
+                index = counts.get(array) if inside else None
                 if last == "" and header == want and index == want_index:
                     return number
                 continue
@@ -95,18 +99,45 @@ def _expected(tp: Any) -> str:
     return str(tp)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Origin:
+    """Where part of a document was read: a file, its text, and the key path in that file of
+    the part's root (a Cargo.toml holds images.toml's keys under `workspace.metadata.factory`)."""
+
+    source: Path
+    text: str
+    prefix: KeyPath = ()
+
+
 class Reader:
-    def __init__(self, source: Path, text: str) -> None:
+    """Reads one document, which may be assembled from several files: ``origins`` maps a key
+    path of the document to the file (and the place in it) that the part under it came from,
+    so that a message names the file, key and line the user wrote. Default: all of it is
+    ``source``."""
+
+    def __init__(
+        self, source: Path, text: str, origins: Mapping[KeyPath, Origin] | None = None
+    ) -> None:
         self.source = source
-        self.where = Locator(text)
+        self.origins: dict[KeyPath, Origin] = {(): Origin(source=source, text=text)}
+        self.origins.update(origins or {})
+        self._locators: dict[Path, Locator] = {}
+
+    def locate(self, path: KeyPath) -> tuple[Origin, KeyPath]:
+        """The file a key path of the document was read from, and the path in that file."""
+        start = max((k for k in self.origins if path[: len(k)] == k), key=len)
+        origin = self.origins[start]
+        return origin, (*origin.prefix, *path[len(start) :])
 
     def fail(self, path: KeyPath, problem: str, fix: str) -> ConfigError:
+        origin, path = self.locate(path)
         key = ""
         for part in path:
             key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else part)
-        line = self.where.line_of(path) if path else None
+        where_in = self._locators.setdefault(origin.source, Locator(origin.text))
+        line = where_in.line_of(path) if path else None
         at = f", line {line}" if line else ""
-        where = f"{self.source}{at}: " + (f"`{key}`: " if key else "")
+        where = f"{origin.source}{at}: " + (f"`{key}`: " if key else "")
         return ConfigError(f"{where}{problem} {fix}")
 
     def value(self, tp: Any, raw: object, path: KeyPath) -> Any:

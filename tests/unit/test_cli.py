@@ -119,8 +119,9 @@ def _options_of_every_command() -> dict[str, list[tuple[str, object]]]:
 
 
 # Spelled alike but not the same option: the private key signs, the public key verifies; the
-# hidden --rebuild keeps, on each command, the meaning it had there.
-_DIFFERENT_ON_PURPOSE = {"--key", "--rebuild"}
+# hidden --rebuild keeps, on each command, the meaning it had there; --force removes running
+# containers on clean and replaces an existing images.toml on init.
+_DIFFERENT_ON_PURPOSE = {"--key", "--rebuild", "--force"}
 
 
 def test_an_option_shared_by_commands_is_declared_once() -> None:
