@@ -32,7 +32,6 @@ import requests
 
 from factory.engine import docker_engine as engine
 from factory.engine import images
-from factory.engine.bootstrap import resolve_base
 from factory.model.config import DEFAULT_BASE
 from factory.util import console
 
@@ -77,26 +76,22 @@ class Ran:
 
 def ensure_image(client: docker.DockerClient) -> str:
     """The test-tools image's tag: reused when present, else built on the bootstrapped base."""
-    context = images.load_context(DOCKERFILE)
-    base = resolve_base(client, DEFAULT_BASE, log=console.info)
-    buildargs = {"BASE": base}
-    content = images.content_hash(context, buildargs, str(client.images.get(base).id))
-    tag = images.tag_for(REPOSITORY, content)
-    if images.find(client, tag) is None:
-        console.info(f"test-tools: building {tag} from {base} (once per content hash)")
+    planned = images.identify(client, DOCKERFILE, repository=REPOSITORY, base=DEFAULT_BASE)
+    if images.find(client, planned.tag) is None:
+        console.info(f"test-tools: building {planned.tag} from {planned.base} (once per hash)")
         images.build(
             client,
-            context,
-            tag=tag,
-            buildargs=buildargs,
+            planned.context,
+            tag=planned.tag,
+            buildargs=planned.buildargs,
             image_labels=engine.labels(
-                role=ROLE, **{"test-tools.hash": content, "test-tools.base": DEFAULT_BASE}
+                role=ROLE, **{"test-tools.hash": planned.content, "test-tools.base": DEFAULT_BASE}
             ),
             messages=MESSAGES,
             progress=console.detail,
             detail=console.detail,
         )
-    return tag
+    return planned.tag
 
 
 def _mounts(read_only: Iterable[Path], writable: Iterable[Path]) -> list[docker.types.Mount]:

@@ -18,9 +18,7 @@ import docker
 import docker.errors
 
 from factory.engine import images
-from factory.engine.bootstrap import resolve_base
 from factory.engine.docker_engine import labels
-from factory.errors import EngineError
 from factory.util import console
 from factory.util.console import Progress
 
@@ -70,28 +68,25 @@ def ensure_builder(
 
     ``rebuild`` builds it again without layer cache, under the same tag.
     """
-    context = images.load_context(dockerfile)
-    base_ref = resolve_base(engine, base, log=progress)
-    try:
-        base_id = str(engine.images.get(base_ref).id)
-    except docker.errors.DockerException as exc:
-        raise EngineError(f"The base image {base_ref} vanished from the engine: {exc}.") from exc
-    buildargs = {"BASE": base_ref}
-    content = images.content_hash(context, buildargs, base_id)
-    tag = images.tag_for(REPOSITORY, content)
-    found = images.find(engine, tag)
+    planned = images.identify(
+        engine, dockerfile, repository=REPOSITORY, base=base, progress=progress
+    )
+    found = images.find(engine, planned.tag)
     if found is not None and not rebuild:
         reused = BuilderImage.of(found)
         progress(f"builder: reusing {reused.summary}")
         return reused
-    progress(f"builder: building {tag} from {base_ref} (takes several minutes the first time)")
+    progress(
+        f"builder: building {planned.tag} from {planned.base} "
+        "(takes several minutes the first time)"
+    )
     built = BuilderImage.of(
         images.build(
             engine,
-            context,
-            tag=tag,
-            buildargs=buildargs,
-            image_labels=labels(**{"builder.hash": content, "builder.base": base}),
+            planned.context,
+            tag=planned.tag,
+            buildargs=planned.buildargs,
+            image_labels=labels(**{"builder.hash": planned.content, "builder.base": base}),
             messages=MESSAGES,
             rebuild=rebuild,
             progress=progress,

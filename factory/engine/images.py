@@ -31,6 +31,7 @@ import docker
 import docker.errors
 import requests
 
+from factory.engine.bootstrap import resolve_base
 from factory.errors import EngineError, UsageError
 from factory.util import console, fsutil
 from factory.util.console import Progress
@@ -114,6 +115,45 @@ def content_hash(context: BuildContext, buildargs: Mapping[str, str], base_id: s
 
 def tag_for(repository: str, content: str) -> str:
     return f"{repository}:{content}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Identity:
+    """What an image built from a Dockerfile on a base will be: its inputs and its tag."""
+
+    context: BuildContext
+    base: str
+    """The base image's reference in the engine (bootstrapped when it could not be pulled)."""
+    buildargs: Mapping[str, str]
+    content: str
+    tag: str
+
+
+def identify(
+    engine: docker.DockerClient,
+    dockerfile: Path,
+    *,
+    repository: str,
+    base: str,
+    progress: Progress = console.info,
+) -> Identity:
+    """The identity of ``dockerfile`` (and its context) built ``FROM`` ``base``: the base is
+    resolved (or bootstrapped), and the tag is ``repository:<content hash>``."""
+    context = load_context(dockerfile)
+    base_ref = resolve_base(engine, base, log=progress)
+    try:
+        base_id = str(engine.images.get(base_ref).id)
+    except docker.errors.DockerException as exc:
+        raise EngineError(f"The base image {base_ref} vanished from the engine: {exc}.") from exc
+    buildargs = {"BASE": base_ref}
+    content = content_hash(context, buildargs, base_id)
+    return Identity(
+        context=context,
+        base=base_ref,
+        buildargs=buildargs,
+        content=content,
+        tag=tag_for(repository, content),
+    )
 
 
 def find(engine: docker.DockerClient, tag: str) -> Found | None:

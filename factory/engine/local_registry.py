@@ -24,7 +24,6 @@ from factory import resources
 from factory.distribution import reference
 from factory.distribution.transport import is_loopback
 from factory.engine import images
-from factory.engine.bootstrap import resolve_base
 from factory.engine.docker_engine import LABEL, ensure_volume, labels
 from factory.errors import EngineError
 from factory.util import console
@@ -87,25 +86,21 @@ def answers(address: str, *, timeout: float = 2.0) -> bool:
 
 def ensure_image(engine: docker.DockerClient, *, log: Progress = console.info) -> str:
     """The registry image's tag: reused when present, else built on the bootstrapped base."""
-    context = images.load_context(DOCKERFILE)
-    base = resolve_base(engine, BASE, log=log)
-    base_id = str(engine.images.get(base).id)
-    buildargs = {"BASE": base}
-    tag = images.tag_for(REPOSITORY, images.content_hash(context, buildargs, base_id))
-    if images.find(engine, tag) is not None:
-        return tag
-    log(f"registry: building {tag} from {base} (Debian's docker-registry package)")
+    planned = images.identify(engine, DOCKERFILE, repository=REPOSITORY, base=BASE, progress=log)
+    if images.find(engine, planned.tag) is not None:
+        return planned.tag
+    log(f"registry: building {planned.tag} from {planned.base} (Debian's docker-registry package)")
     images.build(
         engine,
-        context,
-        tag=tag,
-        buildargs=buildargs,
+        planned.context,
+        tag=planned.tag,
+        buildargs=planned.buildargs,
         image_labels=labels(role=ROLE),
         messages=MESSAGES,
         progress=console.detail,
         detail=console.detail,
     )
-    return tag
+    return planned.tag
 
 
 def _find(engine: docker.DockerClient, port: int) -> Any | None:

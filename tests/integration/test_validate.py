@@ -18,8 +18,8 @@ import pytest
 
 from factory.build.binary import Binary, file_digest
 from factory.cli import main
-from factory.engine import bootstrap, images
 from factory.engine import docker_engine as engine
+from factory.engine import images
 from factory.model import targets
 from factory.model.config import SmokeConfig
 from factory.validate import elf as elfcheck
@@ -40,22 +40,20 @@ def client() -> docker.DockerClient:
 def qemu_image(client: docker.DockerClient) -> str:
     """The test image: reused while its Dockerfile and base are unchanged; built through
     factory's own image builds (one build per tag at a time, nothing left dangling)."""
-    base = bootstrap.resolve_base(client, "debian:trixie-slim")
-    context = images.load_context(HERE / "Dockerfile")
-    buildargs = {"BASE": base}
-    content = images.content_hash(context, buildargs, str(client.images.get(base).id))
-    tag = images.tag_for("factory-test/validate", content)
+    planned = images.identify(
+        client, HERE / "Dockerfile", repository="factory-test/validate", base="debian:trixie-slim"
+    )
     images.build(
         client,
-        context,
-        tag=tag,
-        buildargs=buildargs,
+        planned.context,
+        tag=planned.tag,
+        buildargs=planned.buildargs,
         image_labels=engine.labels(role="validate-test"),
         messages=images.Messages(
             what="validation test", hint="See the step's output above.", step_prefix="test image"
         ),
     )
-    return tag
+    return planned.tag
 
 
 @pytest.fixture(scope="session")
