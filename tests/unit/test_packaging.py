@@ -7,14 +7,17 @@ the build backend put it into the wheel as factory/dockerfiles/.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import tarfile
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from factory import resources
+from factory.cli import main
 from factory.engine import images
 from tests import installed
 from tests.conftest import ROOT
@@ -91,3 +94,9 @@ def test_the_installed_copy_is_found_and_hashes_like_the_checkouts(
         ) == images.content_hash(images.load_context(checked_out), args, "sha256:base")
     assert found[3].read_bytes() == (ROOT / SCHEMA).read_bytes()
 
+
+def test_version_prints_the_distributions_version(capsys: pytest.CaptureFixture[str]) -> None:
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert importlib.metadata.version("factory") == declared
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"factory {declared}\n"
