@@ -23,12 +23,14 @@ def clean_env() -> Mapping[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
 
 
-def run(argv: Sequence[str], *, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run a command; a failure raises with its output, which names what went wrong."""
+def run(
+    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a command (with `env` added to `clean_env()`); a failure raises with its output."""
     proc = subprocess.run(
         list(argv),
         cwd=cwd,
-        env=clean_env(),
+        env={**clean_env(), **(env or {})},
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -62,3 +64,11 @@ def install(wheel: Path, directory: Path, *, deps: bool = True) -> Path:
     argv = ["uv", "pip", "install", "-q", "--python", str(python), *no_deps, str(wheel)]
     run(argv, cwd=directory)
     return venv / "bin"
+
+
+def tool_install(wheel: Path, directory: Path) -> Path:
+    """`uv tool install` of the wheel with uv's tool and bin folders in `directory`; the bin."""
+    bin_dir = directory / "bin"
+    env = {"UV_TOOL_DIR": str(directory / "tools"), "UV_TOOL_BIN_DIR": str(bin_dir)}
+    run(["uv", "tool", "install", "-q", str(wheel)], cwd=directory, env=env)
+    return bin_dir

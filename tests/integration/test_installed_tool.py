@@ -37,11 +37,14 @@ stdout = '^Hello, world from Tokio: \\[1, 2, 3\\]'
 
 
 @pytest.fixture(scope="module")
-def bin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return installed.wheel_of(installed.build(tmp_path_factory.mktemp("wheel"), wheel_only=True))
+
+
+@pytest.fixture(scope="module")
+def bin_dir(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bin folder of a fresh virtual environment with factory's wheel installed."""
-    out = tmp_path_factory.mktemp("wheel")
-    wheel = installed.wheel_of(installed.build(out, wheel_only=True))
-    return installed.install(wheel, tmp_path_factory.mktemp("tool"))
+    return installed.install(wheel, tmp_path_factory.mktemp("venv"))
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +67,12 @@ def workspace(tmp_path: Path) -> Path:
 
 
 def test_version_of_the_installed_tool(bin_dir: Path, tmp_path: Path) -> None:
+    proc = installed.run([str(bin_dir / "factory"), "--version"], cwd=tmp_path)
+    assert proc.stdout == f"factory {importlib.metadata.version('factory')}\n"
+
+
+def test_uv_tool_install_of_the_wheel(wheel: Path, tmp_path: Path) -> None:
+    bin_dir = installed.tool_install(wheel, tmp_path)
     proc = installed.run([str(bin_dir / "factory"), "--version"], cwd=tmp_path)
     assert proc.stdout == f"factory {importlib.metadata.version('factory')}\n"
 
