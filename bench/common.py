@@ -181,13 +181,10 @@ def factory(args: Sequence[str], *, config: Path, volume: str = BENCH_VOLUME) ->
 
 def bench_config(directory: Path, *, targets: Sequence[str] | None = None) -> Path:
     """A copy of images.toml in `directory` (so dist/ lands there, not in the repository's),
-    with the workspace and the builder's Dockerfile still pointing into the repository."""
+    with the workspace still pointing into the repository (the builder is factory's own)."""
     text = (ROOT / "images.toml").read_text()
     replacements = {
         'path = "examples/hello_world"': f'path = "{ROOT / "examples/hello_world"}"',
-        'dockerfile = "dockerfiles/builder.Dockerfile"': (
-            f'dockerfile = "{ROOT / "dockerfiles/builder.Dockerfile"}"'
-        ),
     }
     for old, new in replacements.items():
         if old not in text:

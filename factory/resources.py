@@ -1,17 +1,47 @@
-"""The files factory reads at run time that are not Python: its Dockerfiles and their contexts.
+"""The files factory reads at run time that are not Python: its Dockerfiles, their contexts and
+the JSON Schema of images.toml.
 
-They stay in the repository's top-level ``dockerfiles/`` folder; this module is the one place
-that knows where that folder is.
+The Dockerfiles have one copy in the repository, its top-level ``dockerfiles/`` folder; the
+wheel carries that folder inside the package as ``factory/dockerfiles/`` (pyproject.toml's
+``force-include``). This module is the one place that knows where they are: it asks
+``importlib.resources`` for the package's folder and takes its ``dockerfiles/`` when the package
+has one (an installed wheel), else the checkout's top-level ``dockerfiles/`` beside the package.
 """
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
-from typing import Final
 
-DOCKERFILES: Final = Path(__file__).resolve().parent.parent / "dockerfiles"
+from factory.errors import FactoryError
+
+_PACKAGE = "factory"
+
+
+def _package_dir(package: str) -> Path:
+    """A package's folder on disk (factory is installed as files, never run from a zip)."""
+    found = resources.files(package)
+    if not isinstance(found, Path):
+        raise FactoryError(
+            f"The package {package} is not installed as a folder of files ({found!r}), so "
+            "factory cannot read its Dockerfiles.",
+            hint="Reinstall factory from its wheel with uv tool install, pipx or pip.",
+        )
+    return found
+
+
+def dockerfiles() -> Path:
+    """The folder of factory's Dockerfiles: the packaged copy, else the checkout's."""
+    package = _package_dir(_PACKAGE)
+    packaged = package / "dockerfiles"
+    return packaged if packaged.is_dir() else package.parent / "dockerfiles"
 
 
 def dockerfile(name: str) -> Path:
     """``dockerfiles/<name>.Dockerfile``; its build context is ``dockerfiles/<name>/``."""
-    return DOCKERFILES / f"{name}.Dockerfile"
+    return dockerfiles() / f"{name}.Dockerfile"
+
+
+def schema() -> Path:
+    """The JSON Schema of images.toml (generated from factory/model/config.py's dataclasses)."""
+    return _package_dir(f"{_PACKAGE}.model") / "images.schema.json"

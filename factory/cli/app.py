@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import typing
 from pathlib import Path
 from typing import Annotated
@@ -10,7 +11,7 @@ from typing import Annotated
 import typer
 
 from factory.engine.cargo_metadata import read_workspace
-from factory.errors import ConfigError, UsageError
+from factory.errors import ConfigError, FactoryError, UsageError
 from factory.model import cargo_toml, starter
 from factory.model import config as cfg
 from factory.model.workspace import NotAWorkspace
@@ -37,6 +38,23 @@ app = typer.Typer(
 )
 
 
+def version() -> str:
+    """The installed distribution's version (its metadata, not a copy in the code)."""
+    try:
+        return importlib.metadata.version("factory")
+    except importlib.metadata.PackageNotFoundError as err:
+        raise FactoryError(
+            "factory's distribution metadata is missing, so its version is unknown.",
+            hint="Install factory (`uv sync` in its checkout, or `uv tool install` of its wheel).",
+        ) from err
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"factory {version()}")
+        raise typer.Exit()
+
+
 @app.callback()
 def global_options(
     config: Annotated[
@@ -52,6 +70,12 @@ def global_options(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks; keep builder containers.")
+    ] = False,
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     console.configure(

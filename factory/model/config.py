@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from factory import resources
 from factory.errors import ConfigError, UsageError
 from factory.model import targets as target_table
 from factory.model.reader import KeyPath, Origin, Reader, closest
 
 DEFAULT_CONFIG = Path("images.toml")
 DEFAULT_BASE = "debian:trixie-slim"
-DEFAULT_DOCKERFILE = "dockerfiles/builder.Dockerfile"
 DEFAULT_REGISTRY = "127.0.0.1:5000/factory"
 
 Driver = Literal["cargo", "bazel"]
@@ -63,9 +63,12 @@ class BuilderConfig:
             "bootstraps it from Debian's packages."
         ),
     )
-    dockerfile: str = field(
-        default=DEFAULT_DOCKERFILE,
-        metadata=doc("The builder's Dockerfile, relative to images.toml."),
+    dockerfile: str | None = field(
+        default=None,
+        metadata=doc(
+            "A builder Dockerfile of your own, relative to images.toml (its context is the "
+            "folder beside it named after its stem). Absent: factory's own builder."
+        ),
     )
 
 
@@ -189,6 +192,9 @@ class Config:
 
     @property
     def dockerfile_path(self) -> Path:
+        """The builder's Dockerfile: [builder] dockerfile, else the one factory carries."""
+        if self.builder.dockerfile is None:
+            return resources.dockerfile("builder")
         return (self.root / self.builder.dockerfile).resolve()
 
     def repository_of(self, image: ImageConfig) -> str:

@@ -1,4 +1,4 @@
-"""A JSON Schema for images.toml, generated from the dataclasses in factory.config."""
+"""A JSON Schema for images.toml, generated from the dataclasses in factory.model.config."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import dataclasses
 import json
 import types
 import typing
-from pathlib import Path
 from typing import Any, Literal
 
+from factory import resources
 from factory.model import config as cfg
 
-SCHEMA_PATH = Path(__file__).parent / "images.schema.json"
+SCHEMA_PATH = resources.schema()
 
 
 def _type_schema(tp: Any) -> dict[str, Any]:

@@ -250,7 +250,6 @@ def compile_images(
         detail=console.detail,
         keep=console.options().debug,
         bazel=config.bazel,
-        bazel_dockerfile=config.dockerfile_path.with_name("bazel.Dockerfile"),
     )
     # Looked up when called: the benchmarks put a Cargo driver with its own cache volume there.
     return drivers.DRIVERS[driver].build(request)

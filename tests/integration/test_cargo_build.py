@@ -22,11 +22,11 @@ from pathlib import Path
 import docker
 import pytest
 
+from factory import resources
 from factory.cli import main
 from factory.engine import docker_engine as engine
 from factory.engine.builder import BuilderImage, ensure_builder
 from factory.engine.docker_engine import ContainerSpec, Mount
-from factory.model.config import DEFAULT_DOCKERFILE
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "hello_world"
@@ -40,7 +40,6 @@ def _config(directory: Path, workspace: Path, targets: tuple[str, ...]) -> Path:
     config = directory / "images.toml"
     config.write_text(
         f'[workspace]\npath = "{workspace}"\ndriver = "cargo"\n\n'
-        f'[builder]\ndockerfile = "{ROOT / DEFAULT_DOCKERFILE}"\n\n'
         '[[image]]\nname = "hello-world"\nbinary = "hello_world"\n'
         f"targets = {json.dumps(list(targets))}\n"
     )
@@ -54,7 +53,9 @@ def client() -> docker.DockerClient:
 
 @pytest.fixture(scope="session")
 def builder(client: docker.DockerClient) -> BuilderImage:
-    return ensure_builder(client, dockerfile=ROOT / DEFAULT_DOCKERFILE, base="debian:trixie-slim")
+    return ensure_builder(
+        client, dockerfile=resources.dockerfile("builder"), base="debian:trixie-slim"
+    )
 
 
 @pytest.fixture(scope="session")

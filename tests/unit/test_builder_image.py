@@ -9,9 +9,9 @@ import pytest
 
 from factory.engine import builder, images
 from factory.errors import UsageError
-from factory.model.config import DEFAULT_DOCKERFILE
 
 ROOT = Path(__file__).resolve().parents[2]
+BUILDER = ROOT / "dockerfiles" / "builder.Dockerfile"
 
 
 def _context(tmp_path: Path, script: str = "echo hi\n") -> Path:
@@ -65,7 +65,7 @@ def test_missing_dockerfile_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_the_shipped_dockerfile_suits_the_legacy_builder() -> None:
-    text = (ROOT / DEFAULT_DOCKERFILE).read_text()
+    text = BUILDER.read_text()
     instructions = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
     assert not text.lower().startswith("# syntax")
     assert not any("--mount" in line for line in instructions)
@@ -73,7 +73,7 @@ def test_the_shipped_dockerfile_suits_the_legacy_builder() -> None:
     assert "dpkg --print-architecture" in text
     # No package mirror is written into the repository.
     assert "http://" not in text and "https://" not in text
-    names = [name for name, _, _ in images.load_context(ROOT / DEFAULT_DOCKERFILE).files]
+    names = [name for name, _, _ in images.load_context(BUILDER).files]
     assert "builder/setup-sysroots.sh" in names
     assert "builder/fortify-shim.c" in names
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from factory import resources
 from factory.errors import ConfigError, ExitCode
 from factory.model import config as cfg
 from tests.conftest import ROOT
@@ -39,6 +40,17 @@ def test_a_minimal_file_gets_defaults(tmp_path: Path) -> None:
     assert [t.name for t in image.resolved_targets][:2] == ["amd64", "arm64_v9a"]
     assert config.repository_of(image) == "127.0.0.1:5000/factory/hello-world"
     assert config.workspace_path == (tmp_path / "ws").resolve()
+
+
+def test_the_builder_dockerfile_is_factorys_own_unless_images_toml_names_one(
+    tmp_path: Path,
+) -> None:
+    config = cfg.load(write(tmp_path, GOOD))
+    assert config.builder.dockerfile is None
+    assert config.dockerfile_path == resources.dockerfile("builder")
+    assert cfg.to_json(config)["builder"]["dockerfile"] == str(resources.dockerfile("builder"))
+    own = cfg.load(write(tmp_path, f'[builder]\ndockerfile = "team/builder.Dockerfile"\n{GOOD}'))
+    assert own.dockerfile_path == (tmp_path / "team" / "builder.Dockerfile").resolve()
 
 
 def test_the_bundled_images_toml_is_valid() -> None:

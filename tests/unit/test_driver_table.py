@@ -8,6 +8,7 @@ from typing import Any, get_args
 
 import pytest
 
+from factory import resources
 from factory.build import driver as drivers
 from factory.build.binary import Binary
 from factory.build.job import Request
@@ -38,8 +39,10 @@ def test_compile_images_calls_the_drivers_of_the_table(
     name: cfg.Driver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "ws").mkdir()
+    # A builder Dockerfile of the user's own, with no bazel.Dockerfile beside it.
     (tmp_path / "images.toml").write_text(
-        '[workspace]\npath = "ws"\n\n[[image]]\nname = "hello"\nbinary = "hello"\n'
+        '[workspace]\npath = "ws"\n\n[builder]\ndockerfile = "own.Dockerfile"\n\n'
+        '[[image]]\nname = "hello"\nbinary = "hello"\n'
     )
     config = cfg.load(tmp_path / "images.toml")
     recording = Recording()
@@ -55,7 +58,8 @@ def test_compile_images_calls_the_drivers_of_the_table(
     assert request.builder is builder and request.profile == "dbg"
     assert request.workspace == config.workspace_path
     assert request.dist == Dist.of(config) and request.bazel == config.bazel
-    assert request.bazel_dockerfile == config.dockerfile_path.with_name("bazel.Dockerfile")
+    assert config.dockerfile_path == tmp_path.resolve() / "own.Dockerfile"
+    assert request.bazel_dockerfile == resources.dockerfile("bazel")
     assert [(image.name, job.target.name, job.profile) for image, job in request.jobs()] == [
         ("hello", "arm64", "dbg")
     ]

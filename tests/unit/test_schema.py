@@ -12,8 +12,8 @@ from tests.conftest import ROOT
 def test_the_committed_schema_is_current() -> None:
     committed = schema.SCHEMA_PATH.read_text()
     assert committed.strip() == schema.render().strip(), (
-        "factory/images.schema.json is stale: run "
-        "`uv run factory config --schema > factory/images.schema.json`"
+        "factory/model/images.schema.json is stale: run "
+        "`uv run factory config --schema > factory/model/images.schema.json`"
     )
 
 
