@@ -89,7 +89,8 @@ def load_context(dockerfile: Path) -> BuildContext:
     if not dockerfile.is_file():
         raise UsageError(
             f"The builder Dockerfile {dockerfile} does not exist.",
-            hint="Fix [builder] dockerfile in images.toml, or restore the file from git.",
+            hint="Fix `[builder] dockerfile` in images.toml, or leave it out to use factory's "
+            "own builder.",
         )
     files: list[tuple[str, int, bytes]] = [(dockerfile.name, 0o644, dockerfile.read_bytes())]
     directory = dockerfile.with_name(dockerfile.name.removesuffix(".Dockerfile"))
