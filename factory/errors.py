@@ -6,7 +6,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """One exit code per kind of failure. Documented in the README, locked by a test."""
+    """One exit code per kind of failure. Documented in docs/exit-codes.md, locked by a test."""
 
     OK = 0
     FAILURE = 1

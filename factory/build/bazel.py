@@ -179,7 +179,7 @@ def ensure_bazel(box: Box, image_tag: str, version: str) -> None:
             f"answered: {why}",
             hint="bazelisk downloads the Bazel of .bazelversion on first use: let containers "
             "reach the Bazel release server, or set BAZELISK_BASE_URL to a mirror and rebuild "
-            "the stage (see the README, Bazel).",
+            "the stage (see docs/bazel.md).",
         )
 
 

@@ -97,6 +97,6 @@ def ensure_bazel_stage(
             hint="The stage builds bazelisk with `go install` (it needs the Go module proxy, "
             "or --build-arg GOPROXY) and bazelisk downloads Bazel (it needs Bazel's release "
             "server, or BAZELISK_BASE_URL). On a machine without internet neither works: use "
-            'driver = "cargo" there (see the README, Bazel). -v shows the whole build log.',
+            'driver = "cargo" there (see docs/bazel.md). -v shows the whole build log.',
         ) from err
     return BuilderImage.of(built)

@@ -108,8 +108,8 @@ def load_config() -> cfg.Config:
     except NotAWorkspace as err:
         raise ConfigError(
             f"{path}: no such file, and {err.message} Run factory where images.toml is, pass "
-            "--config PATH (the README has a complete example), or run it in a Cargo workspace "
-            "(`factory init` writes an images.toml there)."
+            "--config PATH (docs/configuration.md describes every key), or run it in a Cargo "
+            "workspace (`factory init` writes an images.toml there)."
         ) from err
     workspace = found.workspace
     at_root = workspace.root / cfg.DEFAULT_CONFIG

@@ -222,7 +222,7 @@ def load(source: Path) -> Config:
     except FileNotFoundError as err:
         raise ConfigError(
             f"{source}: no such file. Run factory where images.toml is, or pass "
-            "--config PATH (the README has a complete example)."
+            "--config PATH (docs/configuration.md describes every key; `factory init` writes one)."
         ) from err
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{source}: cannot be read ({err}). Check the path.") from err
