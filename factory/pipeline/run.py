@@ -124,7 +124,9 @@ def build_and_validate(
     )
     times.seconds["build"] = time.monotonic() - started
     started = time.monotonic()
-    validated = validate_stage(config, images, targets, profile=profile, progress=progress)
+    validated = validate_stage(
+        config, images, targets, profile=profile, runner_image=builder.tag, progress=progress
+    )
     times.seconds["validate"] = time.monotonic() - started
     return built, validated
 
@@ -187,13 +189,21 @@ def validate_stage(
     targets: Sequence[Target] | None,
     *,
     profile: cfg.Profile,
+    runner_image: str | None = None,
     progress: Progress,
 ) -> validation.Outcome:
     """Stage 3, the validation stage with the build stamps as its ``Reuse``: what report.json
-    and the stamps already vouch for is not validated again. A failure stops the pipeline."""
+    and the stamps already vouch for is not validated again. A failure stops the pipeline.
+    ``runner_image``: the builder the build stage resolved (else it is resolved again)."""
     reuse = SmokeStamps(dist=Dist.of(config), profile=profile)
     outcome = validation.run(
-        config, images, targets, profile=profile, reuse=reuse, progress=progress
+        config,
+        images,
+        targets,
+        profile=profile,
+        qemu_image=runner_image,
+        reuse=reuse,
+        progress=progress,
     )
     outcome.require_passed()
     return outcome
