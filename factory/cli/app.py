@@ -10,7 +10,6 @@ from typing import Annotated
 
 import typer
 
-from factory.engine.cargo_metadata import read_workspace
 from factory.errors import ConfigError, FactoryError, UsageError
 from factory.model import cargo_toml, starter
 from factory.model import config as cfg
@@ -103,6 +102,9 @@ def load_config() -> cfg.Config:
         config = cfg.load(path)
         _warn_shadowed(config, [config.workspace_path / "Cargo.toml"])
         return config
+    # cargo metadata may need the engine (docker-py): imported only when there is no images.toml
+    from factory.engine.cargo_metadata import read_workspace
+
     try:
         found = read_workspace(Path.cwd(), keep=console.options().debug)
     except NotAWorkspace as err:
