@@ -12,14 +12,16 @@ import pytest
 
 from factory.build import bazel
 from factory.build import bazel_stage as bazel_image
+from factory.build.binary import Binary
 from factory.build.job import Request, proxy_environment
 from factory.engine.builder import BuilderImage
 from factory.engine.docker_engine import CommandError, ExecResult
 from factory.engine.images import content_hash, load_context
 from factory.errors import BuildError, EngineError, UsageError
 from factory.model import targets as target_table
-from factory.model.config import BazelConfig, ImageConfig
+from factory.model.config import BazelConfig, ImageConfig, Profile
 from factory.model.dist import Dist
+from factory.util.console import Progress
 from tests.conftest import ROOT
 
 WORKSPACE = ROOT / "examples" / "hello_world"
@@ -97,6 +99,27 @@ def _ignore(line: str) -> None:
     pass
 
 
+def _build_in(
+    box: FakeBox,
+    jobs: list[bazel.Labelled],
+    dist: Path,
+    *,
+    profile: Profile = "opt",
+    progress: Progress = _ignore,
+) -> list[Binary]:
+    """The Bazel driver's build inside ``box``, with the workspace and config these tests use."""
+    return bazel.build_in(
+        box,
+        workspace=WORKSPACE,
+        jobs=jobs,
+        config=BazelConfig(),
+        profile=profile,
+        dist=Dist(root=dist),
+        progress=progress,
+        detail=_ignore,
+    )
+
+
 def test_labels_follow_the_example_and_bazel_label() -> None:
     amd64_v3 = target_table.get("amd64_v3")
     assert bazel.label_of(_image(), amd64_v3) == "//rust/hello_world:hello_world_static_amd64_v3"
@@ -163,16 +186,7 @@ def test_build_in_builds_once_then_collects_every_output(tmp_path: Path) -> None
     }
     box = FakeBox(outputs=out)
     lines: list[str] = []
-    artifacts = bazel.build_in(
-        box,
-        workspace=WORKSPACE,
-        jobs=jobs,
-        config=BazelConfig(),
-        profile="opt",
-        dist=Dist(root=tmp_path),
-        progress=lines.append,
-        detail=_ignore,
-    )
+    artifacts = _build_in(box, jobs, tmp_path, progress=lines.append)
     # Progress goes to the callback it was given, one line per step and per binary.
     assert lines[0] == "bazel: building 2 target(s) (opt)"
     assert lines[1].startswith("bazel: built in ")
@@ -191,16 +205,7 @@ def test_build_in_builds_once_then_collects_every_output(tmp_path: Path) -> None
 def test_a_failing_build_is_a_build_error_with_bazels_message(tmp_path: Path) -> None:
     box = FakeBox(fail_on="build")
     with pytest.raises(BuildError, match="no such target") as caught:
-        bazel.build_in(
-            box,
-            workspace=WORKSPACE,
-            jobs=_jobs("amd64"),
-            config=BazelConfig(),
-            profile="fastbuild",
-            dist=Dist(root=tmp_path),
-            progress=_ignore,
-            detail=_ignore,
-        )
+        _build_in(box, _jobs("amd64"), tmp_path, profile="fastbuild")
     assert "bazel build -c fastbuild" in caught.value.message
     assert caught.value.exit_code == 4
 
@@ -210,16 +215,7 @@ def test_cquery_must_list_exactly_one_file(listed: str, tmp_path: Path) -> None:
     jobs = _jobs("amd64")
     box = FakeBox(outputs={jobs[0].label: listed})
     with pytest.raises(BuildError, match="expects exactly one"):
-        bazel.build_in(
-            box,
-            workspace=WORKSPACE,
-            jobs=jobs,
-            config=BazelConfig(),
-            profile="opt",
-            dist=Dist(root=tmp_path),
-            progress=_ignore,
-            detail=_ignore,
-        )
+        _build_in(box, jobs, tmp_path)
 
 
 def test_missing_bazel_is_an_engine_error_that_says_why() -> None:
@@ -353,32 +349,11 @@ def test_a_failing_query_after_the_build_is_a_build_error(failing: str, tmp_path
     box = FakeBox(outputs={jobs[0].label: "bazel-out/x/bin/hello_world_static_amd64\n"})
     box.fail_on = failing
     with pytest.raises(BuildError, match="failed after a successful build") as caught:
-        bazel.build_in(
-            box,
-            workspace=WORKSPACE,
-            jobs=jobs,
-            config=BazelConfig(),
-            profile="opt",
-            dist=Dist(root=tmp_path),
-            progress=_ignore,
-            detail=_ignore,
-        )
+        _build_in(box, jobs, tmp_path)
     assert "no such target" in caught.value.message
 
 
 def test_no_jobs_runs_nothing(tmp_path: Path) -> None:
     box = FakeBox()
-    assert (
-        bazel.build_in(
-            box,
-            workspace=WORKSPACE,
-            jobs=[],
-            config=BazelConfig(),
-            profile="opt",
-            dist=Dist(root=tmp_path),
-            progress=_ignore,
-            detail=_ignore,
-        )
-        == []
-    )
+    assert _build_in(box, [], tmp_path) == []
     assert box.ran == []
