@@ -13,7 +13,7 @@ the flag to use instead.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -107,6 +107,18 @@ def _or_deprecated(key: str) -> Callable[[typer.Context, bool], bool]:
     return merged
 
 
+def _old_rebuild(replacement: str, key: str) -> Any:
+    """The hidden `--rebuild` of a command where it now means `replacement`."""
+    return typer.Option(
+        "--rebuild",
+        hidden=True,
+        is_eager=True,
+        expose_value=False,
+        help=f"Deprecated: {replacement}.",
+        callback=_replaced_by(replacement, key),
+    )
+
+
 RebuildBuilderOption = Annotated[
     bool,
     typer.Option(
@@ -115,17 +127,7 @@ RebuildBuilderOption = Annotated[
         callback=_or_deprecated(_REBUILD_BUILDER),
     ),
 ]
-RebuildBuilderDeprecated = Annotated[
-    bool,
-    typer.Option(
-        "--rebuild",
-        hidden=True,
-        is_eager=True,
-        expose_value=False,
-        help="Deprecated: --rebuild-builder.",
-        callback=_replaced_by("--rebuild-builder", _REBUILD_BUILDER),
-    ),
-]
+RebuildBuilderDeprecated = Annotated[bool, _old_rebuild("--rebuild-builder", _REBUILD_BUILDER)]
 RecompileOption = Annotated[
     bool,
     typer.Option(
@@ -134,14 +136,4 @@ RecompileOption = Annotated[
         callback=_or_deprecated(_RECOMPILE),
     ),
 ]
-RecompileDeprecated = Annotated[
-    bool,
-    typer.Option(
-        "--rebuild",
-        hidden=True,
-        is_eager=True,
-        expose_value=False,
-        help="Deprecated: --recompile.",
-        callback=_replaced_by("--recompile", _RECOMPILE),
-    ),
-]
+RecompileDeprecated = Annotated[bool, _old_rebuild("--recompile", _RECOMPILE)]
