@@ -1,7 +1,13 @@
-# factory builder image: LLVM 21 + musl 1.2.5 sysroots for x86_64 and aarch64, Rust 1.96 with
-# std sources (compiled per target with -Zbuild-std), qemu-user for smoke runs.
+# factory builder image: LLVM 21 + musl 1.2.5 sysroots for x86_64 and aarch64 with LLVM's C++
+# runtime (libc++, libc++abi, libunwind built for musl in the runtimes image), Rust 1.96 with std
+# sources (compiled per target with -Zbuild-std), qemu-user for smoke runs, and the tools that
+# crates' build scripts call: make, cmake, ninja, perl, pkg-config, protoc, libclang (bindgen).
 # Legacy-builder compatible: no syntax directive, no RUN --mount.
 ARG BASE=debian:trixie-slim
+# The runtimes image (dockerfiles/runtimes.Dockerfile) is built once, on the same base, and its
+# content-hashed tag is passed here: a change to this file does not compile libc++ again.
+ARG RUNTIMES=factory-runtimes
+FROM ${RUNTIMES} AS runtimes
 FROM ${BASE}
 
 SHELL ["/bin/bash", "-euo", "pipefail", "-c"]
@@ -19,50 +25,51 @@ RUN if [ -f /etc/apt/sources.list.d/debian.sources ]; then \
     grep -rqs trixie-backports /etc/apt/sources.list /etc/apt/sources.list.d/ \
       || { echo "builder: could not add trixie-backports to the base image's apt sources" >&2; exit 1; }
 
-# Native toolchain (whatever the host architecture is).
+# Native toolchain (whatever the host architecture is), and what build scripts run: make, cmake
+# and ninja, a full perl (OpenSSL's Configure needs FindBin and IPC::Cmd), pkg-config, protoc with
+# the well-known .proto files, libclang for bindgen.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates file \
+      make cmake ninja-build perl pkgconf protobuf-compiler libprotobuf-dev \
  && apt-get install -y --no-install-recommends -t trixie-backports \
-      clang-21 lld-21 llvm-21 libclang-rt-21-dev libunwind-21-dev \
+      clang-21 lld-21 llvm-21 libclang-rt-21-dev libclang1-21 \
       rustc-web cargo-web rust-web-src qemu-user \
  && apt-get install -y --no-install-recommends musl-dev \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 
 # The foreign architecture: arm64 on an amd64 host, amd64 on an arm64 host. musl-dev is
-# co-installable (multiarch); libclang-rt-21-dev and libunwind-21-dev are not (the foreign one
-# would replace the native one), so their foreign files are taken with apt-get download.
+# co-installable (multiarch); libclang-rt-21-dev is not (the foreign one would replace the native
+# one), so its foreign files are taken with apt-get download.
 RUN native="$(dpkg --print-architecture)"; \
     case "$native" in amd64) foreign=arm64 ;; arm64) foreign=amd64 ;; \
       *) echo "builder: unsupported host architecture $native" >&2; exit 1 ;; esac; \
     arch_of() { case "$1" in amd64) echo x86_64 ;; arm64) echo aarch64 ;; esac; }; \
-    farch="$(arch_of "$foreign")"; narch="$(arch_of "$native")"; \
+    farch="$(arch_of "$foreign")"; \
     dpkg --add-architecture "$foreign" \
  && apt-get update \
  && apt-get install -y --no-install-recommends "musl-dev:$foreign" \
- && mkdir -p /tmp/foreign "/opt/factory/unwind/$narch" "/opt/factory/unwind/$farch" && cd /tmp/foreign \
- && apt-get download -t trixie-backports "libclang-rt-21-dev:$foreign" "libunwind-21-dev:$foreign" \
+ && mkdir -p /tmp/foreign && cd /tmp/foreign \
+ && apt-get download -t trixie-backports "libclang-rt-21-dev:$foreign" \
  && for deb in ./*.deb; do dpkg-deb -x "$deb" /tmp/foreign/root; done \
  && resource="$(clang-21 -print-resource-dir)" \
  && cp "/tmp/foreign/root$resource/lib/linux/libclang_rt.builtins-$farch.a" \
        "/tmp/foreign/root$resource/lib/linux/clang_rt.crtbegin-$farch.o" \
        "/tmp/foreign/root$resource/lib/linux/clang_rt.crtend-$farch.o" "$resource/lib/linux/" \
- && cp /tmp/foreign/root/usr/lib/llvm-21/lib/libunwind.a "/opt/factory/unwind/$farch/" \
- && cp /usr/lib/llvm-21/lib/libunwind.a "/opt/factory/unwind/$narch/" \
- && cd / && rm -rf /tmp/foreign /var/lib/apt/lists/*
+ && cd / && apt-get clean && rm -rf /tmp/foreign /var/lib/apt/lists/* /var/cache/apt/*.bin
 
 # What the labels claim is checked against what was installed (in the RUN below).
 ARG LLVM_VERSION=21.1.8 MUSL_VERSION=1.2.5 RUST_VERSION=1.96.0 STD=source
 
-# C code of build scripts (cc-rs) uses the same clang and sysroot; factory adds -march per level.
+# C and C++ of build scripts (cc-rs, cmake, autotools) use the same clang, sysroot and C++ runtime
+# through the wrappers in /opt/factory/bin; the Cargo driver names them per target (CC_<triple>,
+# CXX_<triple>, CMAKE_TOOLCHAIN_FILE_<triple>, ...) and adds the level's -march.
 ENV CARGO_HOME=/usr/local/cargo \
-    PATH=/opt/factory/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    CC_x86_64_unknown_linux_musl=/opt/factory/bin/x86_64-linux-musl-cc \
-    AR_x86_64_unknown_linux_musl=llvm-ar-21 \
-    CC_aarch64_unknown_linux_musl=/opt/factory/bin/aarch64-linux-musl-cc \
-    AR_aarch64_unknown_linux_musl=llvm-ar-21
+    PATH=/opt/factory/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+COPY --from=runtimes /opt/factory/runtimes /opt/factory/runtimes
 COPY builder/ /opt/factory/src/
 
-# Sysroots, wrappers and cargo config (setup-sysroots.sh), then the version checks. std: Debian
+# Sysroots, wrappers, CMake toolchain files and cargo config (setup-sysroots.sh), then the version
+# checks. std: Debian
 # ships no prebuilt musl std, so it is compiled per target (-Zbuild-std) from rust-web-src.
 RUN /opt/factory/src/setup-sysroots.sh; \
     clang-21 --version | head -n1 | grep -qF " $LLVM_VERSION " \

@@ -9,6 +9,7 @@ changed: a new tag is built.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Final
 import docker
 import docker.errors
 
+from factory import resources
 from factory.engine import images
 from factory.engine.docker_engine import labels
 from factory.util import console
@@ -30,6 +32,16 @@ MESSAGES: Final = images.Messages(
     "unreachable from containers. Fix it and run `factory builder`.",
     step_prefix="builder",
 )
+RUNTIMES_REPOSITORY: Final = "factory-runtimes"
+RUNTIMES_MESSAGES: Final = images.Messages(
+    what="runtimes",
+    hint="Read the output above: the runtimes image fetches LLVM's sources from Debian's mirror "
+    "(deb-src) and compiles libc++, libc++abi and libunwind for musl. Fix it and run "
+    "`factory builder`.",
+    step_prefix="runtimes",
+)
+_RUNTIMES_ARG: Final = re.compile(r"^\s*ARG\s+RUNTIMES\b", re.MULTILINE)
+"""A builder Dockerfile that declares this build argument is given the runtimes image's tag."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,10 +78,14 @@ def ensure_builder(
 ) -> BuilderImage:
     """The builder image for this Dockerfile and base: reused if present, else built.
 
-    ``rebuild`` builds it again without layer cache, under the same tag.
+    ``rebuild`` builds it again without layer cache, under the same tag (the runtimes image it
+    copies from is reused: it depends only on its own Dockerfile and the base).
     """
+    args: dict[str, str] = {}
+    if uses_runtimes(dockerfile):
+        args["RUNTIMES"] = ensure_runtimes(engine, base=base, progress=progress, detail=detail).tag
     planned = images.identify(
-        engine, dockerfile, repository=REPOSITORY, base=base, progress=progress
+        engine, dockerfile, repository=REPOSITORY, base=base, args=args, progress=progress
     )
     found = images.find(engine, planned.tag)
     if found is not None and not rebuild:
@@ -94,6 +110,48 @@ def ensure_builder(
         )
     )
     progress(f"builder: built {built.summary}")
+    return built
+
+
+def uses_runtimes(dockerfile: Path) -> bool:
+    """Whether a builder Dockerfile copies from the runtimes image (declares ARG RUNTIMES)."""
+    return dockerfile.is_file() and _RUNTIMES_ARG.search(dockerfile.read_text()) is not None
+
+
+def ensure_runtimes(
+    engine: docker.DockerClient,
+    *,
+    base: str,
+    progress: Progress = console.info,
+    detail: Progress = console.detail,
+) -> images.Found:
+    """The runtimes image (LLVM's libc++, libc++abi and libunwind compiled for musl, both
+    architectures) on ``base``: reused if present, else built, once per base and Dockerfile."""
+    planned = images.identify(
+        engine,
+        resources.dockerfile("runtimes"),
+        repository=RUNTIMES_REPOSITORY,
+        base=base,
+        progress=progress,
+    )
+    found = images.find(engine, planned.tag)
+    if found is not None:
+        return found
+    progress(
+        f"runtimes: building {planned.tag}: libc++, libc++abi and libunwind for musl from "
+        "LLVM's Debian sources (once per base; about 15 minutes on 2 cores)"
+    )
+    built = images.build(
+        engine,
+        planned.context,
+        tag=planned.tag,
+        buildargs=planned.buildargs,
+        image_labels=labels(**{"runtimes.hash": planned.content, "runtimes.base": base}),
+        messages=RUNTIMES_MESSAGES,
+        progress=progress,
+        detail=detail,
+    )
+    progress(f"runtimes: built {built.tag}")
     return built
 
 

@@ -136,17 +136,19 @@ def identify(
     *,
     repository: str,
     base: str,
+    args: Mapping[str, str] | None = None,
     progress: Progress = console.info,
 ) -> Identity:
-    """The identity of ``dockerfile`` (and its context) built ``FROM`` ``base``: the base is
-    resolved (or bootstrapped), and the tag is ``repository:<content hash>``."""
+    """The identity of ``dockerfile`` (and its context) built ``FROM`` ``base`` with the build
+    arguments ``args``: the base is resolved (or bootstrapped), and the tag is
+    ``repository:<content hash>``."""
     context = load_context(dockerfile)
     base_ref = resolve_base(engine, base, log=progress)
     try:
         base_id = str(engine.images.get(base_ref).id)
     except docker.errors.DockerException as exc:
         raise EngineError(f"The base image {base_ref} vanished from the engine: {exc}.") from exc
-    buildargs = {"BASE": base_ref}
+    buildargs = {**(args or {}), "BASE": base_ref}
     content = content_hash(context, buildargs, base_id)
     return Identity(
         context=context,

@@ -75,7 +75,10 @@ def test_the_shipped_dockerfile_suits_the_legacy_builder() -> None:
     assert "http://" not in text and "https://" not in text
     names = [name for name, _, _ in images.load_context(BUILDER).files]
     assert "builder/setup-sysroots.sh" in names
-    assert "builder/fortify-shim.c" in names
+    assert "builder/hello.cpp" in names
+    assert "builder/cmake-probe/CMakeLists.txt" in names
+    # libunwind is LLVM's, built for musl in the runtimes image: no glibc fortify shim.
+    assert not any("fortify" in name for name in names)
 
 
 def test_summary_reads_the_labels() -> None:
@@ -91,3 +94,22 @@ def test_summary_reads_the_labels() -> None:
     )
     assert image.summary.endswith("LLVM 21.1.8, musl 1.2.5, Rust 1.96.0, std source")
     assert builder.describe(image)["std"] == "source"
+
+
+def test_the_builder_copies_its_cpp_runtime_from_the_runtimes_image(tmp_path: Path) -> None:
+    assert builder.uses_runtimes(BUILDER)
+    text = BUILDER.read_text()
+    assert "FROM ${RUNTIMES} AS runtimes" in text
+    assert "COPY --from=runtimes /opt/factory/runtimes" in text
+    # A builder of a team's own that does not declare the argument is not given it.
+    assert not builder.uses_runtimes(_context(tmp_path))
+    runtimes = ROOT / "dockerfiles" / "runtimes.Dockerfile"
+    assert "ARG BASE" in runtimes.read_text() and "FROM ${BASE}" in runtimes.read_text()
+
+
+def test_the_runtimes_tag_is_part_of_the_builders_identity(tmp_path: Path) -> None:
+    context = images.load_context(_context(tmp_path))
+    base = {"BASE": "factory-bootstrap/debian:trixie-slim"}
+    one = images.content_hash(context, {**base, "RUNTIMES": "factory-runtimes:1"}, "sha256:a")
+    two = images.content_hash(context, {**base, "RUNTIMES": "factory-runtimes:2"}, "sha256:a")
+    assert one != two

@@ -26,8 +26,11 @@ from tests.conftest import ROOT
 RUNTIME_DOCKERFILES = (
     "builder.Dockerfile",
     "builder/setup-sysroots.sh",
-    "builder/fortify-shim.c",
     "builder/hello.c",
+    "builder/hello.cpp",
+    "builder/cmake-probe/CMakeLists.txt",
+    "runtimes.Dockerfile",
+    "runtimes/build-runtimes.sh",
     "registry.Dockerfile",
     "registry/config.yml",
     "registry/htpasswd.yml",
