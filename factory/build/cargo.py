@@ -25,7 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from factory.build import cargo_config, cross
 from factory.build.binary import Binary
+from factory.build.cargo_config import CargoConfig
+from factory.build.diagnose import diagnose
 from factory.build.job import (
     CARGO_CACHE,
     SRC,
@@ -39,6 +42,7 @@ from factory.engine.docker_engine import CommandError, Container, ContainerSpec,
 from factory.errors import BuildError, UsageError
 from factory.model.config import Profile
 from factory.model.targets import Target
+from factory.util import console
 from factory.util.console import Progress
 
 STD_LIBRARY: Final = "lib/rustlib/src/rust/library/Cargo.toml"
@@ -46,6 +50,7 @@ STD_LIBRARY: Final = "lib/rustlib/src/rust/library/Cargo.toml"
 BUILD_STD: Final = "-Zbuild-std=std,panic_abort"
 LINK_SELF_CONTAINED: Final = "-Clink-self-contained=no"
 HOST_CA_TARGET: Final = "/etc/factory/host-ca.crt"
+NO_CONFIG: Final = CargoConfig(path=None)
 LTO: Final = "thin"
 """Rust's own LTO; linker-plugin LTO is impossible here (rustc's LLVM 22 vs clang/lld 21)."""
 
@@ -80,6 +85,8 @@ class CargoJob:
 
     job: Job
     package: str
+    features: tuple[str, ...] = ()
+    default_features: bool = True
     epoch: int = 0
     """SOURCE_DATE_EPOCH for the compile (see build_environment). Always 0 by default: Cargo
     does not track it, so a warm build would keep an old __TIME__ that a clean build would not;
@@ -143,42 +150,37 @@ def fetch_command(std_manifest: str, key: str, token: str) -> list[str]:
     ]
 
 
-def _env_triple(triple: str) -> str:
-    return triple.replace("-", "_")
-
-
-def linker(target: Target) -> str:
-    return f"/opt/factory/bin/{target.arch.gnu_name}-linux-musl-link"
-
-
-def c_compiler(target: Target) -> str:
-    return f"/opt/factory/bin/{target.arch.gnu_name}-linux-musl-cc"
-
-
 def rustflags(target: Target) -> tuple[str, ...]:
-    """RUSTFLAGS for a target: the table's flags (with +crt-static) and no self-contained link."""
+    """factory's rustflags for a target: the table's flags (with +crt-static), no self-contained
+    link. They go after the workspace's own (see factory.build.cargo_config)."""
     return (*target.rustflags, LINK_SELF_CONTAINED)
 
 
 def build_environment(
-    target: Target, profile: Profile, directory: str, *, epoch: int = 0
+    target: Target,
+    profile: Profile,
+    directory: str,
+    *,
+    epoch: int = 0,
+    config: CargoConfig = NO_CONFIG,
+    environ: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment of `cargo build` for one target.
 
     `epoch` becomes SOURCE_DATE_EPOCH: C code's __DATE__/__TIME__ (mimalloc has them) come
-    from it instead of the clock, so the binary is reproducible.
+    from it instead of the clock, so the binary is reproducible. `config` is the workspace's
+    .cargo/config.toml and `environ` factory's own environment: the rustflags cargo would have
+    taken from them come first, factory's after (factory.build.cargo_config).
     """
-    triple = _env_triple(target.triple)
+    flags = cargo_config.merged_rustflags(config, target, rustflags(target), environ or {})
     return {
         "RUSTC_BOOTSTRAP": "1",
         "SOURCE_DATE_EPOCH": str(epoch),
         "CARGO_TERM_COLOR": "never",
         "CARGO_TARGET_DIR": directory,
-        "RUSTFLAGS": " ".join(rustflags(target)),
-        f"CARGO_TARGET_{triple.upper()}_LINKER": linker(target),
-        f"CC_{triple}": c_compiler(target),
-        f"CFLAGS_{triple}": f"-march={target.c_march}",
-        f"AR_{triple}": "llvm-ar-21",
+        "CARGO_ENCODED_RUSTFLAGS": flags.encoded(),
+        f"CARGO_TARGET_{cross.env_suffix(target).upper()}_LINKER": cross.tool(target, "link"),
+        **cross.compile_environment(target, workspace_env=config.env),
         **PROFILE_ENV[profile],
     }
 
@@ -202,6 +204,10 @@ def build_command(work: CargoJob, key: str) -> list[str]:
         job.binary,
         "--message-format=json-render-diagnostics",
     ]
+    if work.features:
+        argv += ["--features", ",".join(work.features)]
+    if not work.default_features:
+        argv.append("--no-default-features")
     if job.profile == "opt":
         argv.append("--release")
     return argv
@@ -247,6 +253,8 @@ def fetch_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]
 class Workspace:
     path: Path
     lockfile: bytes
+    config: CargoConfig = NO_CONFIG
+    """Its .cargo/config.toml (rustflags, linkers, [env]), merged with factory's settings."""
 
     @staticmethod
     def load(path: Path) -> Workspace:
@@ -262,20 +270,9 @@ class Workspace:
                 "uses the same crates.",
                 hint=f"Run `cargo generate-lockfile` in {path} and commit Cargo.lock.",
             )
-        return Workspace(path=path.resolve(), lockfile=lock.read_bytes())
-
-
-DISK_FULL: Final = "No space left on device"
-
-
-def failure_hint(stderr: str) -> str:
-    """What to do about a failed compile: the disk, or the code."""
-    if DISK_FULL in stderr:
-        return (
-            "The engine's disk is full: free space (`factory clean` removes factory's caches "
-            "and images; `docker system df` shows the rest) and run `factory build` again."
+        return Workspace(
+            path=path.resolve(), lockfile=lock.read_bytes(), config=cargo_config.load(path)
         )
-    return "Fix the error above in the workspace and run `factory build` again."
 
 
 def _compile(
@@ -283,18 +280,28 @@ def _compile(
 ) -> str:
     job = work.job
     directory = target_dir(workspace.path, job.target, job.profile)
+    environment = build_environment(
+        job.target,
+        job.profile,
+        directory,
+        epoch=work.epoch,
+        config=workspace.config,
+        environ=os.environ,
+    )
     try:
         result = box.run(
             build_command(work, key),
-            environment=build_environment(job.target, job.profile, directory, epoch=work.epoch),
+            environment=environment,
             on_output=lambda line: None if line.startswith("{") else detail(line),
         )
     except CommandError as err:
+        found = diagnose(err.stderr)
+        what = f"the build script of {found.crate}" if found.crate else "cargo"
         raise BuildError(
             f"Compiling {job.image} ({work.package}/{job.binary}) for {job.target.name} "
-            f"({job.target.triple}, {' '.join(rustflags(job.target))}) failed:\n"
-            f"{err.stderr.strip()[-6000:]}",
-            hint=failure_hint(err.stderr),
+            f"({job.target.triple}, {' '.join(rustflags(job.target))}) failed in {what}:\n"
+            f"{found.output}",
+            hint=found.hint,
         ) from err
     profile_dir = "release" if job.profile == "opt" else "debug"
     return executable_from_messages(result.stdout, job.binary) or (
@@ -307,6 +314,11 @@ def _build_one(
 ) -> Binary:
     job = work.job
     request.progress(f"build: {job.image} {job.target.name} ({job.profile}) ...")
+    for linker in cargo_config.overridden_linkers(workspace.config, job.target):
+        console.warn(
+            f"{workspace.config.path} sets linker = {linker!r} for {job.target.triple}; factory "
+            f"links with its own ({cross.tool(job.target, 'link')}), which overrides it."
+        )
     started = time.monotonic()
     inside = _compile(box, work, workspace, key, request.detail)
     built = deliver(box, inside, job, request.dist)
@@ -343,7 +355,12 @@ class CargoDriver:
             if box.run(["test", "-f", vendor_config(key)], check=False).exit_code != 0:
                 self.fetch(request, workspace, key)
             for image, job in request.jobs():
-                work = CargoJob(job=job, package=image.cargo_package)
+                work = CargoJob(
+                    job=job,
+                    package=image.cargo_package,
+                    features=image.features,
+                    default_features=image.default_features,
+                )
                 binaries.append(_build_one(box, work, workspace, key, request))
         return binaries
 
