@@ -37,6 +37,7 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _HOST = rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:]+\])(?::[0-9]+)?"
 REPOSITORY_RE = re.compile(rf"(?:{_HOST}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
 IMAGE_NAME_RE = re.compile(_PATH_COMPONENT)
+FEATURE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_+.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_+.-]*)?")
 USER_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(?::[A-Za-z0-9_][A-Za-z0-9_.-]*)?")
 
 
@@ -125,6 +126,13 @@ class ImageConfig:
     binary: str = field(metadata=doc("The binary (Cargo bin target) that the image runs."))
     package: str | None = field(
         default=None, metadata=doc("The Cargo package that holds the binary (default: binary).")
+    )
+    features: tuple[str, ...] = field(
+        default=(), metadata=doc("Cargo features of the package to build with (`--features`).")
+    )
+    default_features: bool = field(
+        default=True,
+        metadata=doc("false: build without the package's default features (Cargo driver)."),
     )
     bazel_label: str | None = field(
         default=None,
@@ -321,6 +329,13 @@ def _check_image(reader: Reader, path: KeyPath, image: ImageConfig) -> None:
         raise reader.fail(
             (*path, "entrypoint"), "the entrypoint is empty.", f'Use ["/{image.binary}"].'
         )
+    for i, feature in enumerate(image.features):
+        if not FEATURE_RE.fullmatch(feature):
+            raise reader.fail(
+                (*path, "features", i),
+                f"{feature!r} is not a Cargo feature name.",
+                'Name one feature per string, e.g. ["vendored", "serde/derive"].',
+            )
 
 
 def _check_smoke(reader: Reader, path: KeyPath, smoke: SmokeConfig) -> None:

@@ -100,6 +100,8 @@ def build_fingerprint(
         "profile": profile,
         "target": target.to_json(),
         "package": image.cargo_package,
+        "features": list(image.features),
+        "default_features": image.default_features,
         "binary": image.binary,
         "bazel_label": image.bazel_label,
         "sources": sources,

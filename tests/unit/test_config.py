@@ -128,6 +128,11 @@ BROKEN = [
         GOOD.replace("tags =", 'user = "root user"\ntags ='),
         ["`image[0].user`", "uid[:gid]"],
     ),
+    (
+        "bad feature",
+        GOOD.replace("tags =", 'features = ["vendored openssl"]\ntags ='),
+        ["`image[0].features[0]`", "not a Cargo feature name", "one feature per string"],
+    ),
 ]
 
 
