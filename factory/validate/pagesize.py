@@ -157,10 +157,11 @@ def judge_boot(
         said = _console_tail(booted.stdout + "\n" + booted.stderr)
         return PageSizeResult(status="failed", reason=f"{why}: {said}", **common)
     status: Status
-    as_smoke = RunResult(
-        exit_code=ran.exit_code,
+    lines = [line.strip() for line in ran.stderr.splitlines() if line.strip()]
+    as_smoke = RunResult(  # judged on its last 3 lines of stderr: a failing allocator's own
+        exit_code=ran.exit_code,  # message often comes before the runtime's last words
         stdout=ran.stdout,
-        stderr=ran.stderr,
+        stderr=" | ".join(lines[-3:]),
         timed_out=False,
         seconds=ran.run_seconds,
     )
