@@ -25,7 +25,7 @@ from factory.validate import guest, initramfs, pagesize
 from factory.validate.pagesize import PageSizeResult, QemuGuest
 from factory.validate.report import TargetResult
 from factory.validate.smoke import RunResult
-from factory.validate.stage import GuestOnDemand, Subject, validate_one
+from factory.validate.stage import GuestOnDemand, Subject, validate, validate_one
 from tests.elfbin import static_executable
 
 DATA = Path(__file__).parent / "data"
@@ -460,3 +460,21 @@ def test_a_binary_that_failed_its_elf_audit_is_not_booted(tmp_path: Path) -> Non
     [run] = result.page_sizes
     assert (run.status, run.reason) == ("not run", "the ELF audit failed (not-elf)")
     assert fake.boots == []
+
+
+@pytest.mark.usefixtures("audit_passes")
+def test_the_guest_is_started_once_for_every_binary_that_needs_it(tmp_path: Path) -> None:
+    started: list[FakeGuest] = []
+
+    def start() -> pagesize.Guest:
+        started.append(FakeGuest(lambda initramfs: booted(record())))
+        return started[-1]
+
+    binary = arm64_binary(tmp_path)
+    subjects = [subject(binary, "arm64"), subject(binary, "arm64_v9a")]
+    report = validate(
+        subjects, ScriptedRunner(normal_run), guest=GuestOnDemand(start), progress=lambda _: None
+    )
+    assert report.passed, [r.problems for r in report.results]
+    assert len(started) == 1
+    assert len(started[0].boots) == 2
