@@ -26,6 +26,8 @@ from factory.model.reader import KeyPath, Origin, Reader, closest
 DEFAULT_CONFIG = Path("images.toml")
 DEFAULT_BASE = "debian:trixie-slim"
 DEFAULT_REGISTRY = "127.0.0.1:5000/factory"
+PAGE_SIZES = (4096, 16384)
+"""The page sizes a smoke run can have: qemu-user's (the host's 4K), Debian's arm64-16k kernel."""
 
 Driver = Literal["cargo", "bazel"]
 Profile = Literal["opt", "dbg", "fastbuild"]
@@ -118,6 +120,15 @@ class SmokeConfig:
     )
     exit_code: int = field(default=0, metadata=doc("The exit code the smoke run must give."))
     timeout: float = field(default=60.0, metadata=doc("Seconds before the smoke run is killed."))
+    page_sizes: tuple[int, ...] = field(
+        default=(),
+        metadata={"item_choices": PAGE_SIZES}
+        | doc(
+            "Page sizes in bytes to run the smoke test under: 4096 is the normal run (qemu-user "
+            "has the host's 4K pages); 16384 also boots each arm64 binary under Debian's "
+            "16K-page arm64 kernel in qemu-system-aarch64. Empty: the normal run only."
+        ),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -352,6 +363,20 @@ def _check_smoke(reader: Reader, path: KeyPath, smoke: SmokeConfig) -> None:
         raise reader.fail((*path, "exit_code"), "an exit code is 0 to 255.", "Correct it.")
     if smoke.timeout <= 0:
         raise reader.fail((*path, "timeout"), "the timeout must be positive.", "Use e.g. 60.")
+    for i, size in enumerate(smoke.page_sizes):
+        if size not in PAGE_SIZES:
+            raise reader.fail(
+                (*path, "page_sizes", i),
+                f"{size} is not a page size factory can run a binary under.",
+                "Use 4096 (the normal smoke run, qemu-user with the host's 4K pages) or 16384 "
+                "(arm64 binaries also boot under Debian's 16K-page arm64 kernel); Debian "
+                "packages no arm64 kernel with other page sizes (no 64K flavour), so 65536 "
+                "cannot be tested.",
+            )
+        if size in smoke.page_sizes[:i]:
+            raise reader.fail(
+                (*path, "page_sizes", i), f"{size} is listed twice.", "List each size once."
+            )
 
 
 def _check_repository(reader: Reader, path: KeyPath, ref: str) -> None:

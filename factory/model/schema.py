@@ -55,6 +55,9 @@ def _object_schema(cls: type) -> dict[str, Any]:
         if f.metadata.get("internal"):
             continue
         schema = _type_schema(hints[f.name])
+        if "item_choices" in f.metadata:  # an array whose items are one of a few values
+            choices = list(f.metadata["item_choices"])
+            schema = {**schema, "items": {**schema["items"], "enum": choices}, "uniqueItems": True}
         if "doc" in f.metadata:
             schema = {"description": f.metadata["doc"], **schema}
         default = _default(f)

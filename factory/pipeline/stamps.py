@@ -115,6 +115,7 @@ def smoke_fingerprint(smoke: cfg.SmokeConfig, profile: str) -> str:
         "stdout": smoke.stdout,
         "exit_code": smoke.exit_code,
         "timeout": smoke.timeout,
+        "page_sizes": list(smoke.page_sizes),
         "profile": profile,
         "validator": _code_digest(_VALIDATOR_CODE),
     }

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the audits' modules load pyelftools and capstone: only for 
     from factory.build.binary import Binary
     from factory.validate.elf import ElfReport
     from factory.validate.isa import IsaReport
+    from factory.validate.pagesize import PageSizeResult
     from factory.validate.smoke import LowerLevelResult, SmokeResult
 
 SCHEMA: Final = "factory.report/v1"
@@ -35,6 +36,7 @@ COLUMNS: Final = [
     "isa",
     "smoke",
     "level below",
+    "pages",
     "time",
 ]
 _MACHINES: Final = {"EM_X86_64": "x86-64", "EM_AARCH64": "AArch64"}
@@ -50,6 +52,8 @@ class TargetResult:
     smoke: SmokeResult
     lower_level: LowerLevelResult
     seconds: float
+    page_sizes: tuple[PageSizeResult, ...] = ()
+    """The smoke runs under kernels of other page sizes ([image.smoke] page_sizes)."""
 
     @property
     def image(self) -> str:
@@ -61,12 +65,17 @@ class TargetResult:
 
     @property
     def passed(self) -> bool:
-        """The ELF audit found no error and the smoke run did not fail.
+        """The ELF audit found no error and no smoke run (normal or under another page size)
+        failed.
 
-        A smoke run that could not happen on this host (amd64_v4 without AVX-512) does not
-        fail the binary: the reason is in the report.
+        A smoke run that could not happen on this host (amd64_v4 without AVX-512, 16K pages
+        for an amd64 target) does not fail the binary: the reason is in the report.
         """
-        return self.elf.passed and self.smoke.status != "failed"
+        return (
+            self.elf.passed
+            and self.smoke.status != "failed"
+            and all(run.status != "failed" for run in self.page_sizes)
+        )
 
     @property
     def problems(self) -> list[str]:
@@ -74,6 +83,11 @@ class TargetResult:
         found = [f"{f.code}: {f.message}" for f in self.elf.findings if f.severity == "error"]
         if self.smoke.status == "failed":
             found.append(f"smoke: {self.smoke.reason}")
+        found.extend(
+            f"smoke with {run.label} pages: {run.reason}"
+            for run in self.page_sizes
+            if run.status == "failed"
+        )
         return found
 
     def to_json(self) -> dict[str, Any]:
@@ -86,12 +100,14 @@ class TargetResult:
             "isa": self.isa.to_json() if self.isa else None,
             "smoke": self.smoke.to_json(),
             "lower_level": self.lower_level.to_json(),
+            "page_sizes": [run.to_json() for run in self.page_sizes],
         }
 
     def row(self) -> list[str]:
         facts = self.elf.facts
         codes = sorted({f.code for f in self.elf.findings if f.severity == "error"})
         failed = codes + (["smoke"] if self.smoke.status == "failed" else [])
+        failed += [f"smoke {run.label}" for run in self.page_sizes if run.status == "failed"]
         cpu = self.smoke.cpu
         from factory.validate.smoke import NATIVE
 
@@ -111,6 +127,7 @@ class TargetResult:
             self.isa.summary() if self.isa else "-",
             smoke,
             f"{lower.status} on {lower.cpu}" if lower.cpu else "-",
+            ", ".join(f"{run.label} {run.status}" for run in self.page_sizes) or "-",
             f"{self.seconds:.1f} s",
         ]
 

@@ -14,15 +14,16 @@ and rewrites it with this run's results.
 
 from __future__ import annotations
 
+import tempfile
 import time
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from factory.build.binary import Binary
-from factory.engine import builder
+from factory.engine import builder, pagesize_image
 from factory.engine import docker_engine as engine
 from factory.errors import ValidationError
 from factory.model import config as cfg
@@ -30,10 +31,11 @@ from factory.model.dist import Dist
 from factory.model.targets import Target
 from factory.util import console
 from factory.util.console import Progress
-from factory.validate import runner, smoke
+from factory.validate import pagesize, runner, smoke
 from factory.validate.gate import built_binary
+from factory.validate.pagesize import Guest
 from factory.validate.report import Report, ReportFile, TargetResult, failure_message
-from factory.validate.smoke import LowerLevelResult, Runner, SmokeResult
+from factory.validate.smoke import LowerLevelResult, Runner, RunResult, SmokeResult
 
 if TYPE_CHECKING:  # the audits load pyelftools and capstone: imported where they run
     from factory.validate.elf import ElfReport
@@ -124,7 +126,14 @@ def audit_isa(path: Path, report: ElfReport) -> IsaReport | None:
         return None
 
 
-def validate_one(subject: Subject, runner: Runner, flags: frozenset[str]) -> TargetResult:
+NO_GUEST = "no page-size guest was given to this validation"
+
+
+def validate_one(
+    subject: Subject, runner: Runner, flags: frozenset[str], guest: Guest | None = None
+) -> TargetResult:
+    """Audit one binary and run its smoke tests: the normal run, the run on the level below and,
+    with ``guest``, the runs under [image.smoke] page_sizes."""
     from factory.validate import elf as elfcheck
 
     started = time.monotonic()
@@ -134,17 +143,24 @@ def validate_one(subject: Subject, runner: Runner, flags: frozenset[str]) -> Tar
         inside = runner.path_of(binary.path)
         ran = smoke.smoke(runner, target, inside, subject.smoke, flags)
         lower = smoke.lower_level(runner, target, inside, subject.smoke)
+        pages = (
+            pagesize.page_sizes(guest, target, binary.path, subject.smoke)
+            if guest is not None
+            else pagesize.not_run(subject.smoke, NO_GUEST)
+        )
     else:
         codes = ", ".join(sorted({f.code for f in elf.findings if f.severity == "error"}))
         why = f"the ELF audit failed ({codes})"
         ran = SmokeResult(status="not run", reason=why, cpu=None)
         lower = LowerLevelResult(status="not run", reason=why)
+        pages = pagesize.not_run(subject.smoke, why)
     return TargetResult(
         binary=binary,
         elf=elf,
         isa=audit_isa(binary.path, elf),
         smoke=ran,
         lower_level=lower,
+        page_sizes=pages,
         seconds=time.monotonic() - started,
     )
 
@@ -160,6 +176,39 @@ def open_runner(
         ).tag
     )
     return runner.container_runner(client, image, bin_dir)
+
+
+@contextmanager
+def open_guest(config: cfg.Config, progress: Progress) -> Iterator[Guest]:
+    """The page-size guest: a container of the page-size image (built on the builder's base
+    when missing) with a fresh host folder for the initramfs files."""
+    client = engine.client()
+    image = pagesize_image.ensure_image(client, base=config.builder.base, log=progress)
+    with (
+        tempfile.TemporaryDirectory(prefix="factory-guest-") as folder,
+        runner.container_runner(client, image, Path(folder)) as running,
+    ):
+        yield pagesize.QemuGuest(running, Path(folder))
+
+
+class GuestOnDemand:
+    """A ``Guest`` started the first time a binary needs one: an image whose [image.smoke]
+    page_sizes asks for none, or with only amd64 targets, never builds or starts it."""
+
+    def __init__(self, start: Callable[[], Guest]) -> None:
+        self._start = start
+        self._guest: Guest | None = None
+
+    def _started(self) -> Guest:
+        if self._guest is None:
+            self._guest = self._start()
+        return self._guest
+
+    def init(self) -> bytes:
+        return self._started().init()
+
+    def boot(self, page_size: int, initramfs: bytes, *, timeout: float) -> RunResult:
+        return self._started().boot(page_size, initramfs, timeout=timeout)
 
 
 def run(
@@ -199,8 +248,10 @@ def run(
             validated=(),
             reused=reused,
         )
-    with open_runner(config, qemu_image, dist.bin) as running:
-        report = validate(pending, running, progress=progress)
+    with ExitStack() as stack:
+        running = stack.enter_context(open_runner(config, qemu_image, dist.bin))
+        guest = GuestOnDemand(lambda: stack.enter_context(open_guest(config, progress)))
+        report = validate(pending, running, guest=guest, progress=progress)
     document = previous.write_merged(report.results)
     progress(f"validate: wrote {dist.report} ({len(document['results'])} results)")
     if reuse is not None:
@@ -213,13 +264,19 @@ def run(
     )
 
 
-def validate(subjects: Sequence[Subject], runner: Runner, *, progress: Progress) -> Report:
+def validate(
+    subjects: Sequence[Subject],
+    runner: Runner,
+    *,
+    guest: Guest | None = None,
+    progress: Progress,
+) -> Report:
     """Validate every subject in order; each result is reported through ``progress``."""
     flags = smoke.host_flags(runner)
     results: list[TargetResult] = []
     for subject in subjects:
         progress(f"validate: {subject.binary.image}/{subject.target.name} ...")
-        result = validate_one(subject, runner, flags)
+        result = validate_one(subject, runner, flags, guest)
         verdict = "passed" if result.passed else "FAILED: " + "; ".join(result.problems)
         progress(f"validate: {result.image}/{result.target} {verdict} ({result.seconds:.1f} s)")
         results.append(result)

@@ -9,16 +9,19 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import docker
 import pytest
 from testcontainers.core.config import testcontainers_config
 from testcontainers.core.container import DockerContainer
 
 from factory.engine import docker_engine as engine
-from factory.engine import local_registry
+from factory.engine import images, local_registry
 from tests.testtools import Tools, ensure_image
 
 testcontainers_config.ryuk_disabled = True
+VALIDATE_FIXTURES = Path(__file__).parent / "validate_fixtures"
 
 
 def dangling_managed_images() -> set[str]:
@@ -44,6 +47,56 @@ def tools(tmp_path_factory: pytest.TempPathFactory) -> Tools:
     """skopeo, umoci, oci-image-tool, gcc, musl-gcc and openssl, from the test-tools image."""
     client = engine.client()
     return Tools(client=client, image=ensure_image(client), compiled=tmp_path_factory.mktemp("cc"))
+
+
+@pytest.fixture(scope="session")
+def client() -> docker.DockerClient:
+    return engine.client()
+
+
+@pytest.fixture(scope="session")
+def qemu_image(client: docker.DockerClient) -> str:
+    """The validation test image (validate_fixtures/Dockerfile: qemu-user and C compilers for
+    musl and glibc): reused while its Dockerfile and base are unchanged; built through factory's
+    own image builds (one build per tag at a time, nothing left dangling)."""
+    planned = images.identify(
+        client,
+        VALIDATE_FIXTURES / "Dockerfile",
+        repository="factory-test/validate",
+        base="debian:trixie-slim",
+    )
+    images.build(
+        client,
+        planned.context,
+        tag=planned.tag,
+        buildargs=planned.buildargs,
+        image_labels=engine.labels(role="validate-test"),
+        messages=images.Messages(
+            what="validation test", hint="See the step's output above.", step_prefix="test image"
+        ),
+    )
+    return planned.tag
+
+
+@pytest.fixture(scope="session")
+def fixtures(
+    client: docker.DockerClient, qemu_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """Every fixture binary of validate_fixtures/make.sh, compiled in the test image into a host
+    folder (used by test_validate.py and test_pagesize_e2e.py)."""
+    out = tmp_path_factory.mktemp("validate-fixtures")
+    client.containers.run(
+        qemu_image,
+        ["/src/make.sh", "/out"],
+        volumes={
+            str(VALIDATE_FIXTURES): {"bind": "/src", "mode": "ro"},
+            str(out): {"bind": "/out", "mode": "rw"},
+        },
+        network_mode="none",
+        labels=engine.labels(purpose="test-fixtures"),
+        remove=True,
+    )
+    return out
 
 
 @pytest.fixture(scope="module")

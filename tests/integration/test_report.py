@@ -35,6 +35,7 @@ RESULT_KEYS = {
     "isa",
     "smoke",
     "lower_level",
+    "page_sizes",
 }
 ELF_KEYS = {
     "passed",
@@ -53,6 +54,19 @@ ELF_KEYS = {
 }
 SMOKE_KEYS = {"status", "reason", "cpu", "exit_code", "stdout", "seconds"}
 LOWER_KEYS = {"status", "reason", "below", "cpu", "exit_code", "signal", "seconds"}
+PAGE_SIZE_KEYS = {
+    "page_size",
+    "status",
+    "reason",
+    "cpu",
+    "kernel",
+    "guest_page_size",
+    "exit_code",
+    "stdout",
+    "stderr",
+    "seconds",
+    "run_seconds",
+}
 ISA_KEYS = {"architecture", "instructions", "undecodable_bytes", "x86_level", "counts"}
 TOOLCHAIN_KEYS = {"clang", "lld", "rustc", "gcc", "comment"}
 
@@ -102,6 +116,7 @@ targets = ["amd64", "amd64_v2", "amd64_v3"]
 args = ["x"]
 stdout = '^hello from 1 args\\n$'
 timeout = 3
+page_sizes = [4096, 16384]
 """
     )
     sources = {"amd64": HELLO, "amd64_v2": HELLO, "amd64_v3": HELLO}
@@ -137,7 +152,7 @@ def test_all_pass_writes_the_report(
     assert code == 0
     assert out.splitlines()[0].split() == [
         "image", "target", "result", "static", "machine", "libc", "stripped", "isa",
-        "smoke", "level", "below", "time",
+        "smoke", "level", "below", "pages", "time",
     ]  # fmt: skip
     assert "hello  amd64_v3  ok" in out
     document = json.loads((project / "dist" / "report.json").read_text())
@@ -149,6 +164,9 @@ def test_all_pass_writes_the_report(
         assert set(result["elf"]) == ELF_KEYS
         assert set(result["smoke"]) == SMOKE_KEYS
         assert set(result["lower_level"]) == LOWER_KEYS
+        [sixteen] = result["page_sizes"]  # amd64: x86-64 has 4K pages only
+        assert set(sixteen) == PAGE_SIZE_KEYS
+        assert (sixteen["page_size"], sixteen["status"]) == (16384, "not run")
         assert set(result["isa"]) == ISA_KEYS
         assert set(result["elf"]["toolchain"]) == TOOLCHAIN_KEYS
         assert result["smoke"]["stdout"] == "hello from 1 args\n"

@@ -19,7 +19,6 @@ import pytest
 from factory.build.binary import Binary, file_digest
 from factory.cli import main
 from factory.engine import docker_engine as engine
-from factory.engine import images
 from factory.model import targets
 from factory.model.config import SmokeConfig
 from factory.validate import elf as elfcheck
@@ -27,53 +26,7 @@ from factory.validate.runner import ContainerRunner, container_runner
 from factory.validate.smoke import NO_AVX512, host_flags
 from factory.validate.stage import Subject, validate_one
 
-HERE = Path(__file__).parent / "validate_fixtures"
 HELLO = SmokeConfig(args=("x",), stdout=r"^hello from 1 args", timeout=20)
-
-
-@pytest.fixture(scope="session")
-def client() -> docker.DockerClient:
-    return engine.client()
-
-
-@pytest.fixture(scope="session")
-def qemu_image(client: docker.DockerClient) -> str:
-    """The test image: reused while its Dockerfile and base are unchanged; built through
-    factory's own image builds (one build per tag at a time, nothing left dangling)."""
-    planned = images.identify(
-        client, HERE / "Dockerfile", repository="factory-test/validate", base="debian:trixie-slim"
-    )
-    images.build(
-        client,
-        planned.context,
-        tag=planned.tag,
-        buildargs=planned.buildargs,
-        image_labels=engine.labels(role="validate-test"),
-        messages=images.Messages(
-            what="validation test", hint="See the step's output above.", step_prefix="test image"
-        ),
-    )
-    return planned.tag
-
-
-@pytest.fixture(scope="session")
-def fixtures(
-    client: docker.DockerClient, qemu_image: str, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """Every fixture binary, compiled in the test image into a host folder."""
-    out = tmp_path_factory.mktemp("validate-fixtures")
-    client.containers.run(
-        qemu_image,
-        ["/src/make.sh", "/out"],
-        volumes={
-            str(HERE): {"bind": "/src", "mode": "ro"},
-            str(out): {"bind": "/out", "mode": "rw"},
-        },
-        network_mode="none",
-        labels=engine.labels(purpose="test-fixtures"),
-        remove=True,
-    )
-    return out
 
 
 @pytest.fixture(scope="session")

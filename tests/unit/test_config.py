@@ -133,6 +133,27 @@ BROKEN = [
         GOOD.replace("tags =", 'features = ["vendored openssl"]\ntags ='),
         ["`image[0].features[0]`", "not a Cargo feature name", "one feature per string"],
     ),
+    (
+        "64K pages",
+        GOOD + "[image.smoke]\npage_sizes = [4096, 65536]\n",
+        [
+            "`image[0].smoke.page_sizes[1]`",
+            "65536 is not a page size",
+            "4096",
+            "16384",
+            "no 64K flavour",
+        ],
+    ),
+    (
+        "page size twice",
+        GOOD + "[image.smoke]\npage_sizes = [16384, 16384]\n",
+        ["`image[0].smoke.page_sizes[1]`", "16384 is listed twice"],
+    ),
+    (
+        "page size not a number",
+        GOOD + '[image.smoke]\npage_sizes = ["16k"]\n',
+        ["`image[0].smoke.page_sizes", "integer"],
+    ),
 ]
 
 

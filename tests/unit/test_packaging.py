@@ -35,6 +35,8 @@ RUNTIME_DOCKERFILES = (
     "registry/config.yml",
     "registry/htpasswd.yml",
     "bazel.Dockerfile",
+    "pagesize.Dockerfile",
+    "pagesize/init.c",
 )
 SCHEMA = "factory/model/images.schema.json"
 

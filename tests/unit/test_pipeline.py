@@ -180,7 +180,9 @@ def validate_with(
     """The audits replaced by a fake passing the targets ``passes`` names; returns its calls."""
     calls: list[list[str]] = []
 
-    def fake_validate(subjects: Sequence[Any], runner: Any, *, progress: Any) -> FakeReport:
+    def fake_validate(
+        subjects: Sequence[Any], runner: Any, *, guest: Any = None, progress: Any
+    ) -> FakeReport:
         calls.append([s.target.name for s in subjects])
         return FakeReport(
             [
@@ -214,7 +216,13 @@ def test_validation_is_reused_only_for_the_same_binary_and_smoke(
         changed, image=(dataclasses.replace(changed.image[0], smoke=smoke),)
     )
     assert len(stage(changed)) == 2
-    assert calls == [["amd64", "arm64"], ["amd64", "arm64"]]
+    assert stage(changed) == ()
+    sixteen = dataclasses.replace(smoke, page_sizes=(16384,))
+    changed = dataclasses.replace(
+        changed, image=(dataclasses.replace(changed.image[0], smoke=sixteen),)
+    )
+    assert len(stage(changed)) == 2  # asking for 16K pages too judges the binaries again
+    assert calls == [["amd64", "arm64"]] * 3
 
 
 @pytest.mark.parametrize(

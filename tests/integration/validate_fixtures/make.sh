@@ -19,3 +19,6 @@ for level in 2 3 4; do
   musl -O3 -march="x86-64-v$level" "$src/vector.c" -o "$out/vector-v$level"
 done
 head -c 20000 "$out/musl-amd64" > "$out/truncated"
+arm_musl "$src/pagesize4k.c" -o "$out/pagesize4k-arm64"
+musl "$src/pagesize4k.c" -o "$out/pagesize4k-amd64"
+arm_musl "$src/pagesize_any.c" -o "$out/pagesize-any-arm64"
