@@ -25,8 +25,8 @@ JEMALLOC_PAGE: Final = "JEMALLOC_SYS_WITH_LG_PAGE"
 """tikv-jemalloc-sys bakes the page size in at build time (log2); 4K pages by default."""
 LG_PAGE: Final[Mapping[Arch, str]] = {Arch.ARM64: "16"}
 """arm64 servers run 4K, 16K (Apple silicon under Asahi, some clouds) and 64K pages; a jemalloc
-built for 16K pages runs on 4K and 16K kernels. x86-64 has 4K pages only: left as jemalloc has
-it."""
+built for 64K pages (2^16) runs on all three, one built for 4K only on 4K. x86-64 has 4K pages
+only: left as jemalloc has it."""
 
 
 def gnu_triple(target: Target) -> str:
