@@ -195,7 +195,7 @@ def build(
         replaced = find(engine, tag)
         if replaced is not None and not rebuild:
             return replaced
-        stream_build(
+        committed = stream_build(
             engine,
             context,
             tag=tag,
@@ -209,6 +209,7 @@ def build(
         built = find(engine, tag)
         if built is None:
             raise EngineError(f"The engine reported success but has no image {tag}.")
+        _remove_stages(engine, committed, built.id)
         if replaced is not None and replaced.id != built.id:
             _remove_replaced(engine, replaced, progress)
         return built
@@ -225,8 +226,9 @@ def stream_build(
     messages: Messages,
     progress: Progress,
     detail: Progress,
-) -> None:
-    """One legacy build of `context` as `tag`, its steps streamed to `progress` and `detail`.
+) -> list[str]:
+    """One legacy build of `context` as `tag`, its steps streamed to `progress` and `detail`;
+    the ids of the images its steps committed.
 
     When it fails or is interrupted, the images its finished steps committed are removed.
     """
@@ -266,6 +268,7 @@ def stream_build(
     except BaseException:
         _remove_unfinished(engine, committed)
         raise
+    return committed
 
 
 def _show(
@@ -297,6 +300,21 @@ def _remove_unfinished(engine: docker.DockerClient, committed: list[str]) -> Non
     if committed and _untagged(engine, committed[-1]):
         with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
             engine.images.remove(committed[-1])
+
+
+def _remove_stages(engine: docker.DockerClient, committed: list[str], built: str) -> None:
+    """Remove what the earlier stages of a multi-stage build committed: the image is made of its
+    last stage, and the legacy builder leaves the others behind untagged (a compiler's worth of
+    disk for the runtimes image). Images of the last stage are its ancestors and stay."""
+    try:
+        ancestry = {str(layer.get("Id", "")) for layer in engine.api.history(built)}
+    except (docker.errors.DockerException, requests.RequestException):
+        return
+    kept = {a.removeprefix("sha256:")[:12] for a in ancestry if a.startswith("sha256:")}
+    for image_id in reversed(committed):
+        if image_id[:12] not in kept and _untagged(engine, image_id):
+            with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
+                engine.images.remove(image_id)
 
 
 def _remove_replaced(engine: docker.DockerClient, replaced: Found, progress: Progress) -> None:

@@ -55,6 +55,11 @@ class FakeAPI:
     result: Image | None = None
     """Tagged when the stream ends (the engine's tag moves to it)."""
     interrupt_after: int | None = None
+    ancestry: list[str] = field(default_factory=list)
+    """The built image's history, newest first (the engine's /images/{id}/history)."""
+
+    def history(self, image: str) -> list[dict[str, str]]:
+        return [{"Id": image_id} for image_id in self.ancestry]
 
     def build(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
         for n, chunk in enumerate(self.stream):
@@ -179,3 +184,26 @@ def test_builds_of_one_tag_share_one_lock_file() -> None:
     assert first == images.lock_path("factory-builder:0123456789abcdef")
     assert first != images.lock_path("factory-registry:0123456789abcdef")
     assert ":" not in first.name and "/" not in first.name
+
+
+def test_a_multi_stage_build_leaves_no_earlier_stage_behind(tmp_path: Path) -> None:
+    """The runtimes image is made of its last stage; the toolchain stage before it goes."""
+    stream = [
+        {"stream": "Step 1/4 : FROM base AS build\n"},
+        {"stream": " ---> aaaaaaaaaaaa\n"},
+        {"stream": "Step 2/4 : RUN make\n"},
+        {"stream": " ---> bbbbbbbbbbbb\n"},
+        {"stream": "Step 3/4 : FROM base\n"},
+        {"stream": " ---> aaaaaaaaaaaa\n"},
+        {"stream": "Step 4/4 : COPY --from=build /out /out\n"},
+        {"stream": " ---> dddddddddddd\n"},
+    ]
+    built = Image(id="sha256:" + "d" * 64)
+    engine = _engine(stream, result=built)
+    engine.images.add(Image(id="sha256:" + "a" * 64, tags=["base:latest"]))
+    engine.images.add(Image(id="sha256:" + "b" * 64))
+    engine.api.ancestry = ["sha256:" + "d" * 64, "sha256:" + "a" * 64]
+    found = _build(engine, _context(tmp_path))
+    assert found.id == built.id
+    assert engine.images.removed == ["sha256:" + "b" * 64]
+    assert set(engine.images.by_id) == {"sha256:" + "a" * 64, "sha256:" + "d" * 64}
