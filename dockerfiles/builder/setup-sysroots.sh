@@ -35,8 +35,8 @@ for arch in x86_64 aarch64; do
 
     # libc: musl headers plus the kernel's userspace headers, crt objects and static libraries.
     cp -a "/usr/include/$triple/." "$root/usr/include/"
-    cp -a /usr/include/linux /usr/include/asm-generic "$root/usr/include/"
-    cp -a "/usr/include/$arch-linux-gnu/asm" "$root/usr/include/asm"
+    cp -RL /usr/include/linux /usr/include/asm-generic "$root/usr/include/"
+    cp -RL "/usr/include/$arch-linux-gnu/asm" "$root/usr/include/asm"
     cp "/usr/lib/$triple"/*.o "/usr/lib/$triple"/*.a "$root/usr/lib/"
 
     # The C++ runtime and the unwinder (std links libunwind.a too), compiled against musl.
@@ -48,6 +48,10 @@ for arch in x86_64 aarch64; do
     # Crates that name GNU's C++ library (`#[link(name = "stdc++")]`, cargo:rustc-link-lib=stdc++)
     # get libc++ (with libc++abi merged in) through a linker script under GNU's name.
     printf '/* libstdc++ for factory: LLVM libc++ */\nINPUT(-lc++)\n' > "$root/usr/lib/libstdc++.a"
+
+    # Debian's kernel headers are relative symlinks: the copies above follow them, and none dangles.
+    dangling=$(find "$root" -xtype l)
+    [ -z "$dangling" ] || { echo "setup-sysroots: dangling links in $root: $dangling" >&2; exit 1; }
 
     # compiler-rt (builtins, crtbegin/crtend) stays in clang's resource directory.
     for f in "lib/linux/libclang_rt.builtins-$arch.a" "lib/linux/clang_rt.crtbegin-$arch.o" \
