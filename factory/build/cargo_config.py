@@ -27,6 +27,8 @@ from factory.errors import UsageError
 from factory.model.targets import Target
 
 ENCODED_SEPARATOR: Final = "\x1f"
+FLAG_VARIABLES: Final = ("CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS")
+"""factory's own environment variables that carry rustflags, as cargo reads them, first wins."""
 CONFIG_NAMES: Final = (".cargo/config.toml", ".cargo/config")
 
 
@@ -108,13 +110,13 @@ def merged_rustflags(
     config: CargoConfig, target: Target, factory: tuple[str, ...], environ: Mapping[str, str]
 ) -> Rustflags:
     """The workspace's rustflags for ``target`` as cargo would pick them, then factory's."""
-    encoded = environ.get("CARGO_ENCODED_RUSTFLAGS")
+    encoded = environ.get(FLAG_VARIABLES[0])
     if encoded:
         return Rustflags(
             source="CARGO_ENCODED_RUSTFLAGS",
             flags=(*encoded.split(ENCODED_SEPARATOR), *factory),
         )
-    plain = environ.get("RUSTFLAGS")
+    plain = environ.get(FLAG_VARIABLES[1])
     if plain and plain.strip():
         return Rustflags(source="RUSTFLAGS", flags=(*shlex.split(plain), *factory))
     matching = [(k, f) for k, f in config.target_rustflags if _matches(k, target)]

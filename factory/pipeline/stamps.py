@@ -16,11 +16,12 @@ import hashlib
 import importlib.util
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from factory.build.cargo_config import FLAG_VARIABLES
 from factory.model import config as cfg
 from factory.model.dist import Dist
 from factory.model.targets import Target
@@ -92,8 +93,10 @@ def build_fingerprint(
     image: cfg.ImageConfig,
     target: Target,
     sources: str,
+    environ: Mapping[str, str] = os.environ,
 ) -> str:
     document = {
+        "rustflags_environment": {name: environ.get(name) for name in FLAG_VARIABLES},
         "builder": builder_tag,
         "driver": driver,
         "driver_code": _code_digest(_DRIVER_CODE),

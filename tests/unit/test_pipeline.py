@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -113,6 +114,11 @@ def test_fingerprints_follow_the_target_table_and_the_profile(project: cfg.Confi
     assert a != stamps.build_fingerprint(profile="dbg", **a_of, **common)
     assert a != stamps.build_fingerprint(profile="opt", **b_of, **common)
     assert a != stamps.build_fingerprint(profile="opt", **a_of, **{**common, "builder_tag": "c"})
+    # Features, and the rustflags cargo would take from factory's environment, are inputs too.
+    featured = dataclasses.replace(unit_a.image, features=("vendored",))
+    assert a != stamps.build_fingerprint(profile="opt", **{**a_of, "image": featured}, **common)
+    flagged = {"RUSTFLAGS": "--cfg tokio_unstable"}
+    assert a != stamps.build_fingerprint(profile="opt", **a_of, **common, environ=flagged)
 
 
 def test_tree_digest_ignores_build_output(tmp_path: Path) -> None:
