@@ -143,13 +143,33 @@ def markdown(rows: Sequence[Row]) -> str:
     return common.markdown_table(headers, table) + f"\n{passed} of {len(rows)} passed.\n"
 
 
+def merge(parts: Sequence[str], results: str) -> int:
+    """One table from the results of several runs (e.g. one canary a run), in their order."""
+    documents = [json.loads((common.RESULTS / f"{p}.json").read_text()) for p in parts]
+    rows = [Row(**r) for d in documents for r in d["rows"]]
+    common.write_results(
+        results,
+        {
+            "environment": documents[0]["environment"],
+            "parts": {p: d["environment"] for p, d in zip(parts, documents, strict=True)},
+            "builder": documents[0]["builder"],
+            "rows": [asdict(r) for r in rows],
+        },
+        markdown(rows),
+    )
+    return 0 if all(r.passed for r in rows) else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("names", nargs="*", help="canaries (default: all)")
+    parser.add_argument("--merge", nargs="+", metavar="RESULTS", help="merge these results")
     parser.add_argument("-t", "--target", action="append", default=[])
     parser.add_argument("--results", default="canary", help="results name")
     parser.add_argument("--audit", action="store_true", help="audit the x86-64 C objects")
     args = parser.parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.results)
     canaries = fetch.select(fetch.load_canaries(fetch.CANARIES), args.names, small=False)
     names = [t.name for t in target_table.select(args.target or ["amd64", "arm64"])]
     start = common.environment()
