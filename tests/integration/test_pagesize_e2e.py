@@ -152,11 +152,20 @@ def cxx_builder(client: docker.DockerClient) -> BuilderImage:
     return ensure_builder(client, dockerfile=resources.dockerfile("builder"), base=DEFAULT_BASE)
 
 
+@pytest.fixture(scope="module")
+def jemalloc_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("jemalloc")
+
+
 def jemalloc_project(root: Path, lg_page: int | None) -> Path:
     """A copy of the jemalloc workload with its images.toml; `lg_page` set in .cargo/config.toml
-    (forced, and for the aarch64 musl target too, which jemalloc's build script reads first)."""
+    (forced, and for the aarch64 musl target too, which jemalloc's build script reads first).
+    Both cases use one copy, so the second compiles only what the setting changes (jemalloc and
+    what links it), not the standard library again."""
     workspace = root / "ws"
-    shutil.copytree(JEMALLOC_WORKSPACE, workspace, ignore=shutil.ignore_patterns("target"))
+    if not workspace.exists():
+        shutil.copytree(JEMALLOC_WORKSPACE, workspace, ignore=shutil.ignore_patterns("target"))
+    shutil.rmtree(workspace / ".cargo", ignore_errors=True)
     if lg_page is not None:
         (workspace / ".cargo").mkdir()
         (workspace / ".cargo" / "config.toml").write_text(
@@ -188,14 +197,14 @@ page_sizes = [4096, 16384]
     ids=["LG_PAGE=12 (4K) fails", "the driver's default (16, 64K) passes"],
 )
 def test_jemalloc_built_for_4k_pages_fails_under_16k_pages(
-    tmp_path: Path,
+    jemalloc_root: Path,
     cxx_builder: BuilderImage,
     guest_image: str,
     lg_page: int | None,
     passes: bool,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    config = jemalloc_project(tmp_path, lg_page)
+    config = jemalloc_project(jemalloc_root, lg_page)
     assert main(["--config", str(config), "build", "-t", "arm64"]) == 0, capsys.readouterr().err
     capsys.readouterr()
     code = main(["--config", str(config), "--json", "validate", "-t", "arm64"])
