@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -98,6 +99,7 @@ def _audit(volume: str, workspace: Path, target: str) -> dict[str, int]:
 def measure(canary: fetch.Canary, source: Path, target: str, volume: str, audit: bool) -> Row:
     config = _config(canary, source, target)
     dist = config.parent / "dist"
+    shutil.rmtree(dist, ignore_errors=True)  # no stamp of an earlier run: this build is cold
     try:
         done = common.factory(["image", "-t", target, "--json"], config=config, volume=volume)
         error = None
