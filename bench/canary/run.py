@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import sys
@@ -179,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     canaries = fetch.select(fetch.load_canaries(fetch.CANARIES), args.names, small=False)
     names = [t.name for t in target_table.select(args.target or ["amd64", "arm64"])]
     start = common.environment()
-    volume = f"factory-canary-{time.strftime('%Y%m%d%H%M%S')}"
+    volume = f"factory-canary-{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}"
     client = engine.client()
     common.ensure_volume(client, volume)
     builder = common.builder(client)
