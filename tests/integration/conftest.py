@@ -16,8 +16,11 @@ import pytest
 from testcontainers.core.config import testcontainers_config
 from testcontainers.core.container import DockerContainer
 
+from factory import resources
 from factory.engine import docker_engine as engine
 from factory.engine import images, local_registry
+from factory.engine.builder import BuilderImage, ensure_builder
+from factory.model.config import DEFAULT_BASE
 from tests.testtools import Tools, ensure_image
 
 testcontainers_config.ryuk_disabled = True
@@ -52,6 +55,13 @@ def tools(tmp_path_factory: pytest.TempPathFactory) -> Tools:
 @pytest.fixture(scope="session")
 def client() -> docker.DockerClient:
     return engine.client()
+
+
+@pytest.fixture(scope="session")
+def factory_builder(client: docker.DockerClient) -> BuilderImage:
+    """factory's own builder on the default base: reused when present, else built (with the
+    runtimes image it copies its C++ runtime from)."""
+    return ensure_builder(client, dockerfile=resources.dockerfile("builder"), base=DEFAULT_BASE)
 
 
 @pytest.fixture(scope="session")

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from factory import resources
 from factory.cli import main
 from factory.engine import docker_engine as engine
-from factory.engine.builder import BuilderImage, ensure_builder
+from factory.engine.builder import BuilderImage
 from factory.engine.docker_engine import ContainerSpec, Mount
 
 WORKLOADS = Path(__file__).resolve().parents[1] / "workloads"
@@ -34,15 +33,8 @@ def _config(directory: Path, workspace: Path, binary: str, targets: tuple[str, .
 
 
 @pytest.fixture(scope="module")
-def builder() -> BuilderImage:
-    return ensure_builder(
-        engine.client(), dockerfile=resources.dockerfile("builder"), base="debian:trixie-slim"
-    )
-
-
-@pytest.fixture(scope="module")
 def probes(
-    builder: BuilderImage, tmp_path_factory: pytest.TempPathFactory
+    factory_builder: BuilderImage, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[engine.Container, dict[str, str]]]:
     """build_probe compiled for each target, and a builder container that can run them."""
     directory = tmp_path_factory.mktemp("probe")
@@ -54,7 +46,7 @@ def probes(
     paths = {e["target"]: Path(e["path"]) for e in built}
     dist = next(iter(paths.values())).parents[3]
     spec = ContainerSpec(
-        image=builder.tag,
+        image=factory_builder.tag,
         purpose="check",
         mounts=(Mount(source=str(dist), target="/dist", read_only=True, bind=True),),
     )
@@ -85,7 +77,7 @@ def test_build_scripts_get_the_targets_compilers_level_and_settings(
 
 
 def test_a_failing_build_script_is_reported_with_its_crate_output_and_hint(
-    builder: BuilderImage, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    factory_builder: BuilderImage, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = _config(
         tmp_path, WORKLOADS / "failing_build_script", "failing_build_script", ("amd64",)

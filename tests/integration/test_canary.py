@@ -18,10 +18,9 @@ from typing import Any
 import pytest
 
 from bench.canary import fetch
-from factory import resources
 from factory.cli import main
 from factory.engine import docker_engine as engine
-from factory.engine.builder import BuilderImage, ensure_builder
+from factory.engine.builder import BuilderImage
 from factory.engine.docker_engine import ContainerSpec, Mount
 
 CANARIES = {c.name: c for c in fetch.load_canaries(fetch.CANARIES)}
@@ -61,21 +60,14 @@ def _passed(dist: Path, canary: fetch.Canary) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def builder() -> BuilderImage:
-    return ensure_builder(
-        engine.client(), dockerfile=resources.dockerfile("builder"), base="debian:trixie-slim"
-    )
-
-
-@pytest.fixture(scope="module")
 def small(
-    builder: BuilderImage, tmp_path_factory: pytest.TempPathFactory
+    factory_builder: BuilderImage, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[engine.Container, Path]]:
     """The small canary built and validated for amd64 and arm64, and a container to run it in."""
     _, dist = _image(SMALL, tmp_path_factory.mktemp("small"))
     _passed(dist, SMALL)
     spec = ContainerSpec(
-        image=builder.tag,
+        image=factory_builder.tag,
         purpose="check",
         mounts=(Mount(source=str(dist), target="/dist", read_only=True, bind=True),),
     )

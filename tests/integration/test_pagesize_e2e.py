@@ -21,11 +21,10 @@ from typing import Any
 import docker
 import pytest
 
-from factory import resources
 from factory.cli import main
 from factory.engine import docker_engine as engine
 from factory.engine import pagesize_image
-from factory.engine.builder import BuilderImage, ensure_builder
+from factory.engine.builder import BuilderImage
 from factory.model.config import DEFAULT_BASE
 from factory.validate import pagesize
 
@@ -147,12 +146,6 @@ def test_a_binary_assuming_4k_pages_fails_under_16k_pages_and_one_that_does_not_
 
 
 @pytest.fixture(scope="module")
-def cxx_builder(client: docker.DockerClient) -> BuilderImage:
-    """The builder: its wrappers link jemalloc's configure tests."""
-    return ensure_builder(client, dockerfile=resources.dockerfile("builder"), base=DEFAULT_BASE)
-
-
-@pytest.fixture(scope="module")
 def jemalloc_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("jemalloc")
 
@@ -198,7 +191,7 @@ page_sizes = [4096, 16384]
 )
 def test_jemalloc_built_for_4k_pages_fails_under_16k_pages(
     jemalloc_root: Path,
-    cxx_builder: BuilderImage,
+    factory_builder: BuilderImage,
     guest_image: str,
     lg_page: int | None,
     passes: bool,
