@@ -71,7 +71,7 @@ def _config(canary: fetch.Canary, source: Path, target: str) -> Path:
     return config
 
 
-def _audit(volume: str, workspace: Path, target: str) -> dict[str, int]:
+def _audit(volume: str, workspace: Path, target: str, builder: str) -> dict[str, int]:
     """Instructions per x86-64 level in the objects the build scripts compiled for `target`."""
     directory = cargo.target_dir(workspace, target_table.get(target), "opt")
     # Only objects compiled from C carry clang's .comment; assembled .S files (ring's
@@ -83,7 +83,7 @@ def _audit(volume: str, workspace: Path, target: str) -> dict[str, int]:
     )
     client = engine.client()
     spec = engine.ContainerSpec(
-        image=common.builder(client).tag,
+        image=builder,
         purpose="bench",
         mounts=(engine.Mount(source=volume, target=CARGO_CACHE.path),),
     )
@@ -97,7 +97,8 @@ def _audit(volume: str, workspace: Path, target: str) -> dict[str, int]:
     return counts
 
 
-def measure(canary: fetch.Canary, source: Path, target: str, volume: str, audit: bool) -> Row:
+def measure(canary: fetch.Canary, source: Path, target: str, volume: str, audit: str | None) -> Row:
+    """One cold build of `canary` for `target`; `audit` is the builder's tag to audit with."""
     config = _config(canary, source, target)
     dist = config.parent / "dist"
     shutil.rmtree(dist, ignore_errors=True)  # no stamp of an earlier run: this build is cold
@@ -122,7 +123,11 @@ def measure(canary: fetch.Canary, source: Path, target: str, volume: str, audit:
         fetch_seconds=round(fetched, 1),
         size=int(str(entry["size"])) if "size" in entry else None,
         smoke=str(smoke.get("status", "-")),
-        audit=_audit(volume, source, target) if audit and target.startswith("amd64") else None,
+        audit=(
+            _audit(volume, source, target, audit)
+            if audit is not None and target.startswith("amd64")
+            else None
+        ),
         error=error,
     )
     state = "ok" if row.passed else "FAILED"
@@ -188,7 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for canary in canaries:
             _, source, _ = fetch.fetch(canary, fetch.DEFAULT_OUT, None)
-            rows.extend(measure(canary, source, t, volume, args.audit) for t in names)
+            audit = builder.tag if args.audit else None
+            rows.extend(measure(canary, source, t, volume, audit) for t in names)
     finally:
         client.volumes.get(volume).remove(force=True)
     common.write_results(
