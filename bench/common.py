@@ -214,7 +214,9 @@ def clear_targets(
     """Delete the cargo target directories of these targets (opt) in the benchmarks' volume:
     the next build compiles std, the crates and the example from scratch."""
     workspace = (ROOT / "examples/hello_world").resolve()
-    directories = [cargo.target_dir(workspace, target_table.get(n), "opt") for n in names]
+    directories = [
+        cargo.target_dir(workspace, builder.id, target_table.get(n), "opt") for n in names
+    ]
     spec = engine.ContainerSpec(
         image=builder.tag,
         purpose="bench",

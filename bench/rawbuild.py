@@ -17,7 +17,7 @@ from typing import Final
 import docker
 
 from bench import common
-from factory.build import cargo
+from factory.build import cargo, cargo_messages, vendor
 from factory.build.job import CARGO_CACHE, SRC, Job, Request, source_mount
 from factory.engine import docker_engine as engine
 from factory.engine.builder import BuilderImage
@@ -34,6 +34,7 @@ class Box:
     container: engine.Container
     key: str
     """The vendor key of the workspace's Cargo.lock in this volume."""
+    builder_id: str
 
 
 @contextmanager
@@ -41,7 +42,7 @@ def builder_box(client: docker.DockerClient, builder: BuilderImage, volume: str)
     """A build container like factory's; the crates are vendored first if they are not yet."""
     common.ensure_volume(client, volume)
     workspace = cargo.Workspace.load(WORKSPACE)
-    key = cargo.vendor_key(workspace.lockfile, builder.id)
+    key = vendor.vendor_key(workspace.lockfile, builder.id)
     spec = engine.ContainerSpec(
         image=builder.tag,
         purpose="bench",
@@ -53,7 +54,7 @@ def builder_box(client: docker.DockerClient, builder: BuilderImage, volume: str)
         workdir=SRC,
     )
     with engine.container(client, spec) as box:
-        if box.run(["test", "-f", cargo.vendor_config(key)], check=False).exit_code != 0:
+        if box.run(["test", "-f", vendor.vendor_config(key)], check=False).exit_code != 0:
             fetching = Request(
                 engine=client,
                 builder=builder,
@@ -66,7 +67,7 @@ def builder_box(client: docker.DockerClient, builder: BuilderImage, volume: str)
                 detail=lambda _: None,
             )
             cargo.CargoDriver(volume=volume).fetch(fetching, workspace, key)
-        yield Box(container=box, key=key)
+        yield Box(container=box, key=key, builder_id=builder.id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,12 +97,12 @@ def compile_binary(
         argv[argv.index(target.triple)] = triple
     if features:
         argv += ["--features", ",".join(features)]
-    directory = directory or cargo.target_dir(WORKSPACE, target, "opt")
+    directory = directory or cargo.target_dir(WORKSPACE, box.builder_id, target, "opt")
     env = {**cargo.build_environment(target, "opt", directory), **(environment or {})}
     started = time.monotonic()
     result = box.container.run(argv, environment=env)
     seconds = time.monotonic() - started
-    inside = cargo.executable_from_messages(result.stdout, binary)
+    inside = cargo_messages.executable_from_messages(result.stdout, binary)
     if inside is None:
         raise RuntimeError(f"cargo reported no executable for {binary} ({target.name})")
     destination.parent.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,7 @@ from bench.canary import fetch
 from factory.build import cargo
 from factory.build.job import CARGO_CACHE
 from factory.engine import docker_engine as engine
+from factory.engine.builder import BuilderImage
 from factory.model import targets as target_table
 
 _FETCH = re.compile(r"fetch: done in ([0-9.]+) s")
@@ -71,9 +72,9 @@ def _config(canary: fetch.Canary, source: Path, target: str) -> Path:
     return config
 
 
-def _audit(volume: str, workspace: Path, target: str, builder: str) -> dict[str, int]:
+def _audit(volume: str, workspace: Path, target: str, builder: BuilderImage) -> dict[str, int]:
     """Instructions per x86-64 level in the objects the build scripts compiled for `target`."""
-    directory = cargo.target_dir(workspace, target_table.get(target), "opt")
+    directory = cargo.target_dir(workspace, builder.id, target_table.get(target), "opt")
     # Only objects compiled from C carry clang's .comment; assembled .S files (ring's
     # pregenerated assembly holds AVX2 at every level) do not, and are left out.
     script = (
@@ -83,7 +84,7 @@ def _audit(volume: str, workspace: Path, target: str, builder: str) -> dict[str,
     )
     client = engine.client()
     spec = engine.ContainerSpec(
-        image=builder,
+        image=builder.tag,
         purpose="bench",
         mounts=(engine.Mount(source=volume, target=CARGO_CACHE.path),),
     )
@@ -97,8 +98,10 @@ def _audit(volume: str, workspace: Path, target: str, builder: str) -> dict[str,
     return counts
 
 
-def measure(canary: fetch.Canary, source: Path, target: str, volume: str, audit: str | None) -> Row:
-    """One cold build of `canary` for `target`; `audit` is the builder's tag to audit with."""
+def measure(
+    canary: fetch.Canary, source: Path, target: str, volume: str, audit: BuilderImage | None
+) -> Row:
+    """One cold build of `canary` for `target`; `audit` is the builder to audit with."""
     config = _config(canary, source, target)
     dist = config.parent / "dist"
     shutil.rmtree(dist, ignore_errors=True)  # no stamp of an earlier run: this build is cold
@@ -193,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for canary in canaries:
             _, source, _ = fetch.fetch(canary, fetch.DEFAULT_OUT, None)
-            audit = builder.tag if args.audit else None
+            audit = builder if args.audit else None
             rows.extend(measure(canary, source, t, volume, audit) for t in names)
     finally:
         client.volumes.get(volume).remove(force=True)

@@ -7,8 +7,10 @@ Two phases, both in builder containers that share the ``factory-cache`` volume:
    standard library's own dependencies into ``/cache/vendor/<key>`` and writes the source
    replacement beside it (``/cache/vendor/<key>.toml``, written last: its presence means done);
 2. build (network off): ``cargo build -Zbuild-std=std,panic_abort`` under ``RUSTC_BOOTSTRAP=1``
-   against that directory, one target directory per workspace x target x profile under
-   ``/cache/target`` so a warm rebuild only relinks what changed.
+   against that directory, one target directory per workspace x builder x target x profile
+   under ``/cache/target`` so a warm rebuild only relinks what changed. A new one starts warm
+   from the builder's std seed and another target's host units (factory.build.warm_start).
+   Each build's own output (cargo's JSON messages and stderr) is kept in dist/logs/.
 
 The workspace is mounted read-only; the binary is copied out by this process, so it belongs to
 the invoking user (and to SUDO_UID/SUDO_GID when run through sudo).
@@ -16,8 +18,6 @@ the invoking user (and to SUDO_UID/SUDO_GID when run through sudo).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 from collections.abc import Mapping
@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from factory.build import cargo_config, cross
+from factory.build import cargo_config, cross, vendor, warm_start
 from factory.build.binary import Binary
 from factory.build.cargo_config import CargoConfig
+from factory.build.cargo_messages import Units, executable_from_messages
 from factory.build.diagnose import diagnose
 from factory.build.job import (
     CARGO_CACHE,
@@ -35,21 +36,19 @@ from factory.build.job import (
     Job,
     Request,
     deliver,
-    proxy_environment,
+    give_away,
+    owner,
     source_mount,
 )
 from factory.engine.docker_engine import CommandError, Container, ContainerSpec, Mount, container
 from factory.errors import BuildError, UsageError
+from factory.model import targets as target_table
 from factory.model.config import Profile
 from factory.model.targets import Target
-from factory.util import console
-from factory.util.console import Progress
+from factory.util import console, fsutil
 
-STD_LIBRARY: Final = "lib/rustlib/src/rust/library/Cargo.toml"
-"""std's workspace manifest, relative to `rustc --print sysroot`."""
 BUILD_STD: Final = "-Zbuild-std=std,panic_abort"
 LINK_SELF_CONTAINED: Final = "-Clink-self-contained=no"
-HOST_CA_TARGET: Final = "/etc/factory/host-ca.crt"
 NO_CONFIG: Final = CargoConfig(path=None)
 LTO: Final = "thin"
 """Rust's own LTO; linker-plugin LTO is impossible here (rustc's LLVM 22 vs clang/lld 21)."""
@@ -93,61 +92,27 @@ class CargoJob:
     a fixed value makes a binary depend only on its sources."""
 
 
-def _short_hash(*parts: bytes | str) -> str:
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(part.encode() if isinstance(part, str) else part)
-        digest.update(b"\0")
-    return digest.hexdigest()[:16]
+def target_dir(workspace: Path, builder_id: str, target: Target, profile: Profile) -> str:
+    """One target directory per workspace x builder x target x profile (see
+    factory.build.warm_start for how a new one starts)."""
+    return (
+        f"{warm_start.TARGETS}/{vendor.short_hash(str(workspace))}/"
+        f"{warm_start.builder_key(builder_id)}/{target.name}/{profile}"
+    )
 
 
-def vendor_key(lockfile: bytes, builder_id: str) -> str:
-    """The vendor directory's key: the workspace's Cargo.lock and the builder (std's lock)."""
-    return _short_hash(lockfile, builder_id)
+def host_half(profile: Profile) -> str:
+    """The part of a target directory that holds host units (build scripts, proc-macros)."""
+    return "release" if profile == "opt" else "debug"
 
 
-def vendor_dir(key: str) -> str:
-    return f"{CARGO_CACHE.path}/vendor/{key}"
-
-
-def vendor_config(key: str) -> str:
-    """The source-replacement config cargo vendor printed; present only once vendoring is done."""
-    return f"{CARGO_CACHE.path}/vendor/{key}.toml"
-
-
-def target_dir(workspace: Path, target: Target, profile: Profile) -> str:
-    return f"{CARGO_CACHE.path}/target/{_short_hash(str(workspace))}/{target.name}/{profile}"
-
-
-# $1 std's manifest, $2 the vendor directory, $3 its config, $4 a token unique to this fetch.
-# Vendors into a private directory, then moves it into place and writes the config last, so
-# concurrent fetches of the same Cargo.lock cannot mix their files and a half-done one is redone.
-_FETCH_SCRIPT: Final = """set -eu
-tmp="$2.tmp-$4"
-mkdir -p "$(dirname "$2")"
-rm -rf "$tmp"
-cargo vendor --locked --versioned-dirs --sync "$1" "$tmp" > "$tmp.toml"
-if [ -f "$3" ]; then rm -rf "$tmp" "$tmp.toml"; exit 0; fi
-rm -rf "$2"
-mv -T "$tmp" "$2"
-sed "s|$tmp|$2|g" "$tmp.toml" > "$3.partial-$4"
-rm -f "$tmp.toml"
-mv "$3.partial-$4" "$3"
-"""
-
-
-def fetch_command(std_manifest: str, key: str, token: str) -> list[str]:
-    """Vendor the workspace's and std's crates; the config appears last (atomically)."""
-    return [
-        "sh",
-        "-c",
-        _FETCH_SCRIPT,
-        "fetch",
-        std_manifest,
-        vendor_dir(key),
-        vendor_config(key),
-        token,
-    ]
+def siblings(workspace: Path, builder_id: str, target: Target, profile: Profile) -> list[str]:
+    """The target directories of the workspace's other targets, the other levels of
+    ``target``'s architecture first (baseline first): their host units are this one's, as
+    build scripts and proc-macros are compiled for the host whatever the target."""
+    others = [t for t in target_table.TARGETS if t.name != target.name]
+    others.sort(key=lambda other: other.triple != target.triple)
+    return [target_dir(workspace, builder_id, other, profile) for other in others]
 
 
 def rustflags(target: Target) -> tuple[str, ...]:
@@ -185,68 +150,41 @@ def build_environment(
     }
 
 
-def build_command(work: CargoJob, key: str) -> list[str]:
-    """`cargo build` for one job, offline against the vendor directory."""
-    job = work.job
+def _cargo_build(target: Target, profile: Profile, key: str) -> list[str]:
+    """`cargo build` of std and the current directory's crate, offline against the vendor
+    directory; the seed of factory.build.warm_start is built with exactly this."""
     argv = [
         "cargo",
         "build",
-        "--locked",
         "--offline",
         "--target",
-        job.target.triple,
+        target.triple,
         BUILD_STD,
         "--config",
-        vendor_config(key),
+        vendor.vendor_config(key),
+        "--message-format=json-render-diagnostics",
+    ]
+    if profile == "opt":
+        argv.append("--release")
+    return argv
+
+
+def build_command(work: CargoJob, key: str) -> list[str]:
+    """`cargo build` for one job: its package and binary, --locked."""
+    job = work.job
+    argv = [
+        *_cargo_build(job.target, job.profile, key),
+        "--locked",
         "--package",
         work.package,
         "--bin",
         job.binary,
-        "--message-format=json-render-diagnostics",
     ]
     if work.features:
         argv += ["--features", ",".join(work.features)]
     if not work.default_features:
         argv.append("--no-default-features")
-    if job.profile == "opt":
-        argv.append("--release")
     return argv
-
-
-def executable_from_messages(stdout: str, binary: str) -> str | None:
-    """The binary's path from cargo's JSON messages (the last compiler-artifact naming it)."""
-    found: str | None = None
-    for line in stdout.splitlines():
-        if not line.startswith("{"):
-            continue
-        try:
-            message = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        target = message.get("target") or {}
-        if (
-            message.get("reason") == "compiler-artifact"
-            and target.get("name") == binary
-            and "bin" in target.get("kind", [])
-            and message.get("executable")
-        ):
-            found = str(message["executable"])
-    return found
-
-
-def host_ca_bundle(environ: Mapping[str, str] = os.environ) -> Path | None:
-    """The host's CA bundle, for crate downloads through a TLS-inspecting proxy."""
-    for candidate in (environ.get("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt"):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate).resolve()
-    return None
-
-
-def fetch_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    env = proxy_environment(environ)
-    if host_ca_bundle(environ) is not None:
-        env["CARGO_HTTP_CAINFO"] = HOST_CA_TARGET
-    return env
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -275,11 +213,67 @@ class Workspace:
         )
 
 
-def _compile(
-    box: Container, work: CargoJob, workspace: Workspace, key: str, detail: Progress
-) -> str:
+def _fail(work: CargoJob, err: CommandError) -> BuildError:
     job = work.job
-    directory = target_dir(workspace.path, job.target, job.profile)
+    found = diagnose(err.stderr)
+    what = f"the build script of {found.crate}" if found.crate else "cargo"
+    return BuildError(
+        f"Compiling {job.image} ({work.package}/{job.binary}) for {job.target.name} "
+        f"({job.target.triple}, {' '.join(rustflags(job.target))}) failed in {what}:\n"
+        f"{found.output}",
+        hint=found.hint,
+    )
+
+
+def _warm_start(
+    box: Container,
+    work: CargoJob,
+    workspace: Workspace,
+    builder_id: str,
+    key: str,
+    environment: Mapping[str, str],
+    request: Request,
+) -> warm_start.Start:
+    """Start a target directory that does not exist yet from the std seed (built first when
+    missing) and a sibling level's host units (factory.build.warm_start)."""
+    job = work.job
+    directory = environment["CARGO_TARGET_DIR"]
+    if box.run(["test", "-d", directory], check=False).exit_code == 0:
+        return warm_start.Start(seed=False, sibling=None)
+    seed = warm_start.seed_dir(builder_id, job.target.triple, environment)
+    token = f"{box.name}-{job.target.name}"
+    if box.run(["test", "-d", seed], check=False).exit_code != 0:
+        request.progress(f"build: std for {job.target.name} ({job.profile}), once per builder")
+        try:
+            box.run(
+                warm_start.seed_command(seed, token, _cargo_build(job.target, job.profile, key)),
+                environment={**environment, **warm_start.SEED_ENVIRONMENT},
+                on_output=lambda line: None if line.startswith("{") else request.detail(line),
+            )
+        except CommandError as err:
+            raise _fail(work, err) from err
+    command = warm_start.prepare_command(
+        directory,
+        seed,
+        host_half(job.profile),
+        token,
+        siblings(workspace.path, builder_id, job.target, job.profile),
+    )
+    return warm_start.Start.parse(box.run(command).stdout)
+
+
+def _keep_log(request: Request, job: Job, stdout: str, stderr: str) -> None:
+    """cargo's JSON messages and its stderr, in dist/logs/<image>/<target>.log."""
+    log = request.dist.log(job.image, job.target.name)
+    fsutil.atomic_write(log, (stdout + stderr).encode())
+    give_away(log, request.dist.root, owner())
+
+
+def _compile(
+    box: Container, work: CargoJob, workspace: Workspace, key: str, request: Request
+) -> tuple[str, Units]:
+    job = work.job
+    directory = target_dir(workspace.path, request.builder.id, job.target, job.profile)
     environment = build_environment(
         job.target,
         job.profile,
@@ -288,25 +282,30 @@ def _compile(
         config=workspace.config,
         environ=os.environ,
     )
+    start = _warm_start(box, work, workspace, request.builder.id, key, environment, request)
+    if start.seed or start.sibling:
+        sibling = start.sibling.split("/")[-2] if start.sibling else None
+        request.detail(
+            f"{job.target.name}: a new target directory, from "
+            + " and ".join(
+                (["the std seed"] if start.seed else [])
+                + ([f"{sibling}'s host units"] if sibling else [])
+            )
+        )
     try:
         result = box.run(
             build_command(work, key),
             environment=environment,
-            on_output=lambda line: None if line.startswith("{") else detail(line),
+            on_output=lambda line: None if line.startswith("{") else request.detail(line),
         )
     except CommandError as err:
-        found = diagnose(err.stderr)
-        what = f"the build script of {found.crate}" if found.crate else "cargo"
-        raise BuildError(
-            f"Compiling {job.image} ({work.package}/{job.binary}) for {job.target.name} "
-            f"({job.target.triple}, {' '.join(rustflags(job.target))}) failed in {what}:\n"
-            f"{found.output}",
-            hint=found.hint,
-        ) from err
-    profile_dir = "release" if job.profile == "opt" else "debug"
-    return executable_from_messages(result.stdout, job.binary) or (
-        f"{directory}/{job.target.triple}/{profile_dir}/{job.binary}"
+        _keep_log(request, job, err.stdout, err.stderr)
+        raise _fail(work, err) from err
+    _keep_log(request, job, result.stdout, result.stderr)
+    inside = executable_from_messages(result.stdout, job.binary) or (
+        f"{directory}/{job.target.triple}/{host_half(job.profile)}/{job.binary}"
     )
+    return inside, Units.from_messages(result.stdout, job.target.triple)
 
 
 def _build_one(
@@ -320,11 +319,12 @@ def _build_one(
             f"links with its own ({cross.tool(job.target, 'link')}), which overrides it."
         )
     started = time.monotonic()
-    inside = _compile(box, work, workspace, key, request.detail)
+    inside, units = _compile(box, work, workspace, key, request)
     built = deliver(box, inside, job, request.dist)
     request.progress(
         f"build: {job.image} {job.target.name} done in {time.monotonic() - started:.1f} s "
-        f"({built.size / 1024:.0f} KiB)"
+        f"({built.size / 1024:.0f} KiB; {units.total} units, {units.fresh} fresh, "
+        f"host units {units.host_fresh} of {units.host_total} fresh)"
     )
     return built
 
@@ -342,7 +342,7 @@ class CargoDriver:
     def build(self, request: Request) -> list[Binary]:
         """Compile every image x target; the binaries land in dist/bin/<image>/<target>/."""
         workspace = Workspace.load(request.workspace)
-        key = vendor_key(workspace.lockfile, request.builder.id)
+        key = vendor.vendor_key(workspace.lockfile, request.builder.id)
         spec = ContainerSpec(
             image=request.builder.tag,
             purpose="build",
@@ -352,7 +352,7 @@ class CargoDriver:
         )
         binaries: list[Binary] = []
         with container(request.engine, spec, keep=request.keep) as box:
-            if box.run(["test", "-f", vendor_config(key)], check=False).exit_code != 0:
+            if box.run(["test", "-f", vendor.vendor_config(key)], check=False).exit_code != 0:
                 self.fetch(request, workspace, key)
             for image, job in request.jobs():
                 work = CargoJob(
@@ -367,15 +367,17 @@ class CargoDriver:
     def fetch(self, request: Request, workspace: Workspace, key: str) -> None:
         """Phase 1 (network on): vendor the workspace's and std's crates into the cache."""
         mounts = self._mounts(workspace)
-        ca = host_ca_bundle()
+        ca = vendor.host_ca_bundle()
         if ca is not None:
-            mounts += (Mount(source=str(ca), target=HOST_CA_TARGET, read_only=True, bind=True),)
+            mounts += (
+                Mount(source=str(ca), target=vendor.HOST_CA_TARGET, read_only=True, bind=True),
+            )
         spec = ContainerSpec(
             image=request.builder.tag,
             purpose="fetch",
             mounts=mounts,
             network=True,
-            environment=fetch_environment(),
+            environment=vendor.fetch_environment(),
             workdir=SRC,
         )
         request.progress(f"fetch: vendoring crates of {workspace.path.name} and std (network on)")
@@ -384,7 +386,7 @@ class CargoDriver:
             sysroot = box.run(["rustc", "--print", "sysroot"]).stdout.strip()
             try:
                 box.run(
-                    fetch_command(f"{sysroot}/{STD_LIBRARY}", key, box.name),
+                    vendor.fetch_command(f"{sysroot}/{vendor.STD_LIBRARY}", key, box.name),
                     on_output=request.detail,
                 )
             except CommandError as err:

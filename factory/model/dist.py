@@ -2,6 +2,7 @@
 its paths.
 
     dist/bin/<image>/<target>/<binary>      the build's output (and its build stamp beside it)
+    dist/logs/<image>/<target>.log          the build's own output (cargo's messages, stderr)
     dist/report.json                        the validation's verdicts (factory.report/v1)
     dist/oci/<image>/                       one OCI image layout per image
     dist/.cache/layers/                     each layer's gzip, by the tar's sha256
@@ -41,6 +42,10 @@ class Dist:
     def stamp(self, image: str, target: str) -> Path:
         """The build stamp of one image x target, beside its binary."""
         return self.bin / image / target / STAMP
+
+    def log(self, image: str, target: str) -> Path:
+        """The compile's own output for one image x target, kept apart from the others."""
+        return self.root / "logs" / image / f"{target}.log"
 
     @property
     def report(self) -> Path:

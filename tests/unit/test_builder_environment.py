@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from factory.build import cargo
+from factory.build import cargo, vendor
 from factory.model import targets
 
 CANARY = "canary-builder-env-5f1e"
@@ -25,7 +25,7 @@ def _clean(environment: dict[str, str]) -> None:
 
 
 def test_the_fetch_container_gets_proxies_but_no_secret() -> None:
-    environment = cargo.fetch_environment()
+    environment = vendor.fetch_environment()
     assert environment["HTTPS_PROXY"] == "http://proxy.invalid:3128"
     _clean(environment)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from factory.build import cargo, job
+from factory.build import cargo, cargo_messages, job, vendor
 from factory.build.binary import Binary
 from factory.errors import BuildError, UsageError
 from factory.model import targets
@@ -88,26 +88,29 @@ def test_release_settings_are_the_seeds() -> None:
 def test_target_dirs_are_per_workspace_target_and_profile() -> None:
     ws = Path("/w/a")
     dirs = {
-        cargo.target_dir(ws, targets.get(name), profile)
+        cargo.target_dir(ws, "sha256:1", targets.get(name), profile)
         for name in ("amd64", "amd64_v3")
         for profile in ("opt", "dbg")
     }
     assert len(dirs) == 4
-    assert cargo.target_dir(ws, targets.get("amd64"), "opt") != cargo.target_dir(
-        Path("/w/b"), targets.get("amd64"), "opt"
+    assert cargo.target_dir(ws, "sha256:1", targets.get("amd64"), "opt") != cargo.target_dir(
+        Path("/w/b"), "sha256:1", targets.get("amd64"), "opt"
+    )
+    assert cargo.target_dir(ws, "sha256:1", targets.get("amd64"), "opt") != cargo.target_dir(
+        ws, "sha256:2", targets.get("amd64"), "opt"
     )
     assert all(d.startswith("/cache/target/") for d in dirs)
 
 
 def test_vendor_key_tracks_lockfile_and_builder() -> None:
-    key = cargo.vendor_key(b"lock", "sha256:1")
-    assert key == cargo.vendor_key(b"lock", "sha256:1")
-    assert key != cargo.vendor_key(b"lock2", "sha256:1")
-    assert key != cargo.vendor_key(b"lock", "sha256:2")
+    key = vendor.vendor_key(b"lock", "sha256:1")
+    assert key == vendor.vendor_key(b"lock", "sha256:1")
+    assert key != vendor.vendor_key(b"lock2", "sha256:1")
+    assert key != vendor.vendor_key(b"lock", "sha256:2")
 
 
 def test_fetch_command_vendors_std_too_and_marks_completion_last() -> None:
-    argv = cargo.fetch_command("/usr/lib/rustlib/src/rust/library/Cargo.toml", "k", "t1")
+    argv = vendor.fetch_command("/usr/lib/rustlib/src/rust/library/Cargo.toml", "k", "t1")
     assert argv[:2] == ["sh", "-c"]
     script = argv[2]
     assert 'cargo vendor --locked --versioned-dirs --sync "$1" "$tmp"' in script
@@ -134,19 +137,19 @@ def test_executable_comes_from_cargo_messages() -> None:
         ),
         json.dumps({"reason": "build-finished", "success": True}),
     ]
-    found = cargo.executable_from_messages("\n".join(lines), "hello_world")
+    found = cargo_messages.executable_from_messages("\n".join(lines), "hello_world")
     assert found == "/cache/t/x86_64-unknown-linux-musl/release/hello_world"
-    assert cargo.executable_from_messages("\n".join(lines), "other") is None
+    assert cargo_messages.executable_from_messages("\n".join(lines), "other") is None
 
 
 def test_fetch_environment_passes_proxy_and_ca(tmp_path: Path) -> None:
     ca = tmp_path / "ca.crt"
     ca.write_text("cert")
-    env = cargo.fetch_environment(
+    env = vendor.fetch_environment(
         {"SSL_CERT_FILE": str(ca), "HTTPS_PROXY": "http://proxy:3128", "HOME": "/root"}
     )
-    assert env == {"HTTPS_PROXY": "http://proxy:3128", "CARGO_HTTP_CAINFO": cargo.HOST_CA_TARGET}
-    assert cargo.host_ca_bundle({"SSL_CERT_FILE": str(ca)}) == ca.resolve()
+    assert env == {"HTTPS_PROXY": "http://proxy:3128", "CARGO_HTTP_CAINFO": vendor.HOST_CA_TARGET}
+    assert vendor.host_ca_bundle({"SSL_CERT_FILE": str(ca)}) == ca.resolve()
 
 
 def test_workspace_needs_cargo_toml_and_lock(tmp_path: Path) -> None:

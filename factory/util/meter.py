@@ -1,0 +1,137 @@
+"""Progress of long work with parts (targets compiling side by side, an image's build steps):
+a live display on a terminal, at most one plain line per part per interval elsewhere, nothing
+under --quiet.
+
+A part is started with its total (units, steps; None when unknown), advanced with how many are
+done and what runs now, and finished with a line of its own, which both kinds print.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Final, Protocol
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from factory.util.console import Progress
+
+INTERVAL: Final = 10.0
+"""Seconds between two plain lines of one part."""
+
+
+class Meter(Protocol):
+    def start(self, part: str, total: int | None) -> None: ...
+
+    def advance(self, part: str, done: int, now: str | None) -> None: ...
+
+    def finish(self, part: str, line: str) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class State:
+    part: str
+    total: int | None
+    done: int = 0
+    now: str | None = None
+    started: float = 0.0
+
+    def describe(self, clock: float) -> str:
+        count = f"{self.done}/{self.total}" if self.total else str(self.done)
+        running = f", compiling {self.now}" if self.now else ""
+        return f"{self.part}: {count} units{running} ({clock - self.started:.0f} s)"
+
+
+class PlainMeter:
+    """One line per part at most every ``interval`` seconds, through ``emit``."""
+
+    def __init__(
+        self,
+        emit: Progress,
+        *,
+        prefix: str = "build: ",
+        interval: float = INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._emit = emit
+        self._prefix = prefix
+        self._interval = interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._states: dict[str, State] = {}
+        self._last: dict[str, float] = {}
+
+    def start(self, part: str, total: int | None) -> None:
+        with self._lock:
+            now = self._clock()
+            self._states[part] = State(part=part, total=total, started=now)
+            self._last[part] = now
+
+    def advance(self, part: str, done: int, now: str | None) -> None:
+        with self._lock:
+            state = self._states.get(part)
+            if state is None:
+                return
+            state = replace(state, done=done, now=now or state.now)
+            self._states[part] = state
+            clock = self._clock()
+            if clock - self._last[part] < self._interval:
+                return
+            self._last[part] = clock
+        self._emit(self._prefix + state.describe(clock))
+
+    def finish(self, part: str, line: str) -> None:
+        with self._lock:
+            self._states.pop(part, None)
+        self._emit(line)
+
+
+class LiveMeter:
+    """A table of the running parts, redrawn in place on a terminal; finished lines scroll
+    above it. Use as a context manager around the work."""
+
+    def __init__(self, console: Console, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._console = console
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._states: dict[str, State] = {}
+        self._live = Live(console=console, refresh_per_second=4, transient=True,
+                          get_renderable=self._render)  # fmt: skip
+
+    def __enter__(self) -> LiveMeter:
+        self._live.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._live.stop()
+
+    def _render(self) -> Table:
+        table = Table.grid(padding=(0, 2))
+        with self._lock:
+            states = list(self._states.values())
+        clock = self._clock()
+        for state in states:
+            count = f"{state.done}/{state.total}" if state.total else str(state.done)
+            table.add_row(
+                state.part, f"{count} units", f"{clock - state.started:.0f} s", state.now or ""
+            )
+        return table
+
+    def start(self, part: str, total: int | None) -> None:
+        with self._lock:
+            self._states[part] = State(part=part, total=total, started=self._clock())
+
+    def advance(self, part: str, done: int, now: str | None) -> None:
+        with self._lock:
+            state = self._states.get(part)
+            if state is not None:
+                self._states[part] = replace(state, done=done, now=now or state.now)
+
+    def finish(self, part: str, line: str) -> None:
+        with self._lock:
+            self._states.pop(part, None)
+        self._console.print(line, markup=False, highlight=False)
