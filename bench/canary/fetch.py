@@ -376,6 +376,7 @@ def check(copy: Path, canary: Canary) -> None:
 def place(source: Path, out: Path, canary: Canary) -> Path:
     """Copy `source` to out/<name>-<version>, whole or not at all."""
     target = out / canary.directory
+    out.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{canary.directory}.", dir=out))
     try:
         copy = partial / canary.directory
