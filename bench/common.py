@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import docker
 
-from factory.build import cargo
+from factory.build.cargo_invocation import target_dir
 from factory.build.job import CARGO_CACHE
 from factory.engine import docker_engine as engine
 from factory.engine.builder import BuilderImage, ensure_builder
@@ -214,9 +214,7 @@ def clear_targets(
     """Delete the cargo target directories of these targets (opt) in the benchmarks' volume:
     the next build compiles std, the crates and the example from scratch."""
     workspace = (ROOT / "examples/hello_world").resolve()
-    directories = [
-        cargo.target_dir(workspace, builder.id, target_table.get(n), "opt") for n in names
-    ]
+    directories = [target_dir(workspace, builder.id, target_table.get(n), "opt") for n in names]
     spec = engine.ContainerSpec(
         image=builder.tag,
         purpose="bench",

@@ -18,6 +18,13 @@ import docker
 
 from bench import common
 from factory.build import cargo, cargo_messages, vendor
+from factory.build.cargo_invocation import (
+    CargoJob,
+    Workspace,
+    build_command,
+    build_environment,
+    target_dir,
+)
 from factory.build.job import CARGO_CACHE, SRC, Job, Request, source_mount
 from factory.engine import docker_engine as engine
 from factory.engine.builder import BuilderImage
@@ -41,7 +48,7 @@ class Box:
 def builder_box(client: docker.DockerClient, builder: BuilderImage, volume: str) -> Iterator[Box]:
     """A build container like factory's; the crates are vendored first if they are not yet."""
     common.ensure_volume(client, volume)
-    workspace = cargo.Workspace.load(WORKSPACE)
+    workspace = Workspace.load(WORKSPACE)
     key = vendor.vendor_key(workspace.lockfile, builder.id)
     spec = engine.ContainerSpec(
         image=builder.tag,
@@ -92,13 +99,13 @@ def compile_binary(
     """factory's `cargo build` for one target (opt), optionally with Cargo features, another
     triple or extra environment; the binary is copied to `destination`."""
     job = Job(image="bench", binary=binary, target=target, profile="opt")
-    argv = cargo.build_command(cargo.CargoJob(job=job, package=package), box.key)
+    argv = build_command(CargoJob(job=job, package=package), box.key)
     if triple is not None:
         argv[argv.index(target.triple)] = triple
     if features:
         argv += ["--features", ",".join(features)]
-    directory = directory or cargo.target_dir(WORKSPACE, box.builder_id, target, "opt")
-    env = {**cargo.build_environment(target, "opt", directory), **(environment or {})}
+    directory = directory or target_dir(WORKSPACE, box.builder_id, target, "opt")
+    env = {**build_environment(target, "opt", directory), **(environment or {})}
     started = time.monotonic()
     result = box.container.run(argv, environment=env)
     seconds = time.monotonic() - started

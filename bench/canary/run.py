@@ -34,7 +34,7 @@ if __package__ in (None, ""):
 
 from bench import common
 from bench.canary import fetch
-from factory.build import cargo
+from factory.build.cargo_invocation import target_dir
 from factory.build.job import CARGO_CACHE
 from factory.engine import docker_engine as engine
 from factory.engine.builder import BuilderImage
@@ -74,7 +74,7 @@ def _config(canary: fetch.Canary, source: Path, target: str) -> Path:
 
 def _audit(volume: str, workspace: Path, target: str, builder: BuilderImage) -> dict[str, int]:
     """Instructions per x86-64 level in the objects the build scripts compiled for `target`."""
-    directory = cargo.target_dir(workspace, builder.id, target_table.get(target), "opt")
+    directory = target_dir(workspace, builder.id, target_table.get(target), "opt")
     # Only objects compiled from C carry clang's .comment; assembled .S files (ring's
     # pregenerated assembly holds AVX2 at every level) do not, and are left out.
     script = (

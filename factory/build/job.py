@@ -22,6 +22,7 @@ from factory.model.config import BazelConfig, ImageConfig, Profile
 from factory.model.dist import Dist
 from factory.model.targets import Target
 from factory.util.console import Progress
+from factory.util.meter import Meter
 
 SRC: Final = "/src"
 """Where the workspace is mounted (read-only) in every driver's container."""
@@ -111,6 +112,12 @@ class Request:
     """images.toml's [bazel] (only the Bazel driver reads it)."""
     bazel_dockerfile: Path = BAZEL_DOCKERFILE
     """The Bazel stage's Dockerfile (only the Bazel driver reads it)."""
+    parallel: int | None = None
+    """Targets compiled at once (--jobs; None: factory.build.parallel.plan's default). The Cargo
+    driver reads it; Bazel schedules its own actions."""
+    meter: Meter | None = None
+    """Where a compile's progress goes (units done of the total, the crate compiling now);
+    None: plain lines through ``progress``."""
 
     def jobs(self) -> list[tuple[ImageConfig, Job]]:
         """Every image x target, in order, with the image it comes from."""

@@ -207,6 +207,12 @@ class Container:
             )
         return result
 
+    def kill(self) -> None:
+        """Stop whatever runs in the container now (a sibling job failed); removal follows when
+        its ``container()`` block ends. A container already gone is not an error."""
+        with contextlib.suppress(docker.errors.APIError, requests.RequestException):
+            self._container.kill()
+
     def copy_out(self, path: str, destination: Path) -> Path:
         """Copy one file from the container to ``destination`` (a file path) on the host.
 

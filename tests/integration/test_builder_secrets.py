@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from factory.build import cargo
+from factory.build.cargo_invocation import Workspace
 from factory.build.job import Request
 from factory.engine import docker_engine as engine
 from factory.engine.bootstrap import resolve_base
@@ -59,7 +60,7 @@ def test_driver_containers_do_not_see_registry_secrets(
             raise Checked
 
     monkeypatch.setattr(cargo, "container", checking)
-    workspace = cargo.Workspace.load(ROOT / "examples" / "hello_world")
+    workspace = Workspace.load(ROOT / "examples" / "hello_world")
     request = Request(
         engine=client,
         builder=stand_in,

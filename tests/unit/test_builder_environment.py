@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from factory.build import cargo, vendor
+from factory.build import vendor
+from factory.build.cargo_invocation import build_environment
 from factory.model import targets
 
 CANARY = "canary-builder-env-5f1e"
@@ -32,6 +33,6 @@ def test_the_fetch_container_gets_proxies_but_no_secret() -> None:
 
 @pytest.mark.parametrize("target", ["amd64", "arm64_v9a"])
 def test_the_compile_environment_holds_no_secret(target: str) -> None:
-    environment = cargo.build_environment(targets.get(target), "opt", "/cache/target/x")
+    environment = build_environment(targets.get(target), "opt", "/cache/target/x")
     assert environment
     _clean(environment)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from factory.build import cargo, cargo_config
+from factory.build import cargo_config
+from factory.build.cargo_invocation import Workspace, build_environment, rustflags
 from factory.errors import UsageError
 from factory.model import targets
 
@@ -21,21 +22,21 @@ def _config(tmp_path: Path, text: str, name: str = "config.toml") -> cargo_confi
 
 
 def _flags(config: cargo_config.CargoConfig, target: targets.Target, **environ: str) -> list[str]:
-    env = cargo.build_environment(target, "opt", "/t", config=config, environ=environ)
+    env = build_environment(target, "opt", "/t", config=config, environ=environ)
     return env["CARGO_ENCODED_RUSTFLAGS"].split("\x1f")
 
 
 def test_no_config_gives_factorys_flags_only(tmp_path: Path) -> None:
     config = cargo_config.load(tmp_path)
     assert config.path is None
-    assert _flags(config, AMD64_V3) == list(cargo.rustflags(AMD64_V3))
+    assert _flags(config, AMD64_V3) == list(rustflags(AMD64_V3))
 
 
 def test_build_rustflags_survive_before_factorys(tmp_path: Path) -> None:
     config = _config(tmp_path, '[build]\nrustflags = ["--cfg", "tokio_unstable"]\n')
     flags = _flags(config, AMD64_V3)
     assert flags[:2] == ["--cfg", "tokio_unstable"]
-    assert flags[2:] == list(cargo.rustflags(AMD64_V3))
+    assert flags[2:] == list(rustflags(AMD64_V3))
 
 
 def test_a_string_of_rustflags_is_split_and_the_old_file_name_is_read(tmp_path: Path) -> None:
@@ -99,18 +100,16 @@ def test_a_workspace_linker_is_reported_as_overridden(tmp_path: Path) -> None:
     )
     assert cargo_config.overridden_linkers(config, ARM64) == ("aarch64-linux-musl-gcc",)
     assert cargo_config.overridden_linkers(config, AMD64_V3) == ()
-    env = cargo.build_environment(ARM64, "opt", "/t", config=config)
+    env = build_environment(ARM64, "opt", "/t", config=config)
     assert env["CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER"].endswith("-link")
 
 
 def test_the_workspace_env_is_not_shadowed(tmp_path: Path) -> None:
-    assert cargo.build_environment(ARM64, "opt", "/t")["JEMALLOC_SYS_WITH_LG_PAGE"] == "16"
-    assert "JEMALLOC_SYS_WITH_LG_PAGE" not in cargo.build_environment(AMD64_V3, "opt", "/t")
+    assert build_environment(ARM64, "opt", "/t")["JEMALLOC_SYS_WITH_LG_PAGE"] == "16"
+    assert "JEMALLOC_SYS_WITH_LG_PAGE" not in build_environment(AMD64_V3, "opt", "/t")
     config = _config(tmp_path, '[env]\nJEMALLOC_SYS_WITH_LG_PAGE = "12"\n')
     assert config.env == frozenset({"JEMALLOC_SYS_WITH_LG_PAGE"})
-    assert "JEMALLOC_SYS_WITH_LG_PAGE" not in cargo.build_environment(
-        ARM64, "opt", "/t", config=config
-    )
+    assert "JEMALLOC_SYS_WITH_LG_PAGE" not in build_environment(ARM64, "opt", "/t", config=config)
 
 
 @pytest.mark.parametrize(
@@ -131,5 +130,5 @@ def test_the_workspace_loads_its_config(tmp_path: Path) -> None:
     (tmp_path / "Cargo.toml").write_text("[workspace]\n")
     (tmp_path / "Cargo.lock").write_text("version = 4\n")
     _config(tmp_path, '[build]\nrustflags = ["--cfg", "tokio_unstable"]\n')
-    workspace = cargo.Workspace.load(tmp_path)
+    workspace = Workspace.load(tmp_path)
     assert workspace.config.build_rustflags == ("--cfg", "tokio_unstable")

@@ -8,16 +8,24 @@ from pathlib import Path
 
 import pytest
 
-from factory.build import cargo, cargo_messages, job, vendor
+from factory.build import cargo_messages, job, vendor
 from factory.build.binary import Binary
+from factory.build.cargo_invocation import (
+    CargoJob,
+    Workspace,
+    build_command,
+    build_environment,
+    rustflags,
+    target_dir,
+)
 from factory.errors import BuildError, UsageError
 from factory.model import targets
 from factory.model.config import Profile
 from factory.model.dist import Dist
 
 
-def _job(name: str, profile: Profile = "opt") -> cargo.CargoJob:
-    return cargo.CargoJob(
+def _job(name: str, profile: Profile = "opt") -> CargoJob:
+    return CargoJob(
         job=job.Job(
             image="hello-world", binary="hello_world", target=targets.get(name), profile=profile
         ),
@@ -26,7 +34,7 @@ def _job(name: str, profile: Profile = "opt") -> cargo.CargoJob:
 
 
 def test_build_command_is_offline_locked_and_builds_std() -> None:
-    argv = cargo.build_command(_job("arm64_v8_2a"), "k")
+    argv = build_command(_job("arm64_v8_2a"), "k")
     assert argv[:2] == ["cargo", "build"]
     for flag in ("--locked", "--offline", "-Zbuild-std=std,panic_abort", "--release"):
         assert flag in argv
@@ -37,12 +45,12 @@ def test_build_command_is_offline_locked_and_builds_std() -> None:
 
 @pytest.mark.parametrize("profile", ["dbg", "fastbuild"])
 def test_debug_profiles_do_not_pass_release(profile: Profile) -> None:
-    assert "--release" not in cargo.build_command(_job("amd64", profile), "k")
+    assert "--release" not in build_command(_job("amd64", profile), "k")
 
 
 @pytest.mark.parametrize("target", targets.TARGETS, ids=lambda t: t.name)
 def test_environment_follows_the_target_table(target: targets.Target) -> None:
-    env = cargo.build_environment(target, "opt", "/cache/target/x")
+    env = build_environment(target, "opt", "/cache/target/x")
     assert "RUSTFLAGS" not in env
     flags = env["CARGO_ENCODED_RUSTFLAGS"].split("\x1f")
     assert "-Ctarget-feature=+crt-static" in flags
@@ -63,24 +71,24 @@ def test_environment_follows_the_target_table(target: targets.Target) -> None:
 
 
 def test_level_flags() -> None:
-    assert "-Ctarget-cpu=x86-64-v3" in cargo.rustflags(targets.get("amd64_v3"))
-    assert "-Ctarget-feature=+v8.2a" in cargo.rustflags(targets.get("arm64_v8_2a"))
-    assert "-Ctarget-feature=+v9.6a" in cargo.rustflags(targets.get("arm64_v9_6a"))
-    baseline = cargo.rustflags(targets.get("amd64"))
+    assert "-Ctarget-cpu=x86-64-v3" in rustflags(targets.get("amd64_v3"))
+    assert "-Ctarget-feature=+v8.2a" in rustflags(targets.get("arm64_v8_2a"))
+    assert "-Ctarget-feature=+v9.6a" in rustflags(targets.get("arm64_v9_6a"))
+    baseline = rustflags(targets.get("amd64"))
     assert not any("target-cpu" in f for f in baseline)
 
 
 def test_release_settings_are_the_seeds() -> None:
-    env = cargo.build_environment(targets.get("amd64"), "opt", "/t")
+    env = build_environment(targets.get("amd64"), "opt", "/t")
     assert env["CARGO_PROFILE_RELEASE_OPT_LEVEL"] == "3"
     assert env["CARGO_PROFILE_RELEASE_CODEGEN_UNITS"] == "1"
     assert env["CARGO_PROFILE_RELEASE_LTO"] in {"thin", "fat"}
     assert env["CARGO_PROFILE_RELEASE_PANIC"] == "abort"
     assert env["CARGO_PROFILE_RELEASE_STRIP"] == "symbols"
-    dbg = cargo.build_environment(targets.get("amd64"), "dbg", "/t")
+    dbg = build_environment(targets.get("amd64"), "dbg", "/t")
     assert dbg["CARGO_PROFILE_DEV_DEBUG"] == "true"
     assert dbg["CARGO_PROFILE_DEV_STRIP"] == "none"
-    fast = cargo.build_environment(targets.get("amd64"), "fastbuild", "/t")
+    fast = build_environment(targets.get("amd64"), "fastbuild", "/t")
     assert fast["CARGO_PROFILE_DEV_OPT_LEVEL"] == "0"
     assert fast["CARGO_PROFILE_DEV_STRIP"] == "none"
 
@@ -88,15 +96,15 @@ def test_release_settings_are_the_seeds() -> None:
 def test_target_dirs_are_per_workspace_target_and_profile() -> None:
     ws = Path("/w/a")
     dirs = {
-        cargo.target_dir(ws, "sha256:1", targets.get(name), profile)
+        target_dir(ws, "sha256:1", targets.get(name), profile)
         for name in ("amd64", "amd64_v3")
         for profile in ("opt", "dbg")
     }
     assert len(dirs) == 4
-    assert cargo.target_dir(ws, "sha256:1", targets.get("amd64"), "opt") != cargo.target_dir(
+    assert target_dir(ws, "sha256:1", targets.get("amd64"), "opt") != target_dir(
         Path("/w/b"), "sha256:1", targets.get("amd64"), "opt"
     )
-    assert cargo.target_dir(ws, "sha256:1", targets.get("amd64"), "opt") != cargo.target_dir(
+    assert target_dir(ws, "sha256:1", targets.get("amd64"), "opt") != target_dir(
         ws, "sha256:2", targets.get("amd64"), "opt"
     )
     assert all(d.startswith("/cache/target/") for d in dirs)
@@ -154,12 +162,12 @@ def test_fetch_environment_passes_proxy_and_ca(tmp_path: Path) -> None:
 
 def test_workspace_needs_cargo_toml_and_lock(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not a Cargo workspace"):
-        cargo.Workspace.load(tmp_path)
+        Workspace.load(tmp_path)
     (tmp_path / "Cargo.toml").write_text("[workspace]\n")
     with pytest.raises(UsageError, match="generate-lockfile"):
-        cargo.Workspace.load(tmp_path)
+        Workspace.load(tmp_path)
     (tmp_path / "Cargo.lock").write_text("version = 4\n")
-    assert cargo.Workspace.load(tmp_path).lockfile == b"version = 4\n"
+    assert Workspace.load(tmp_path).lockfile == b"version = 4\n"
 
 
 def test_owner_is_only_set_under_sudo(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -182,9 +190,9 @@ def test_binary_json_keys_are_locked(tmp_path: Path) -> None:
 
 
 def test_the_compile_gets_source_date_epoch_for_reproducible_c_code() -> None:
-    env = cargo.build_environment(targets.get("arm64"), "opt", "/t", epoch=1700000000)
+    env = build_environment(targets.get("arm64"), "opt", "/t", epoch=1700000000)
     assert env["SOURCE_DATE_EPOCH"] == "1700000000"
-    assert cargo.build_environment(targets.get("arm64"), "opt", "/t")["SOURCE_DATE_EPOCH"] == "0"
+    assert build_environment(targets.get("arm64"), "opt", "/t")["SOURCE_DATE_EPOCH"] == "0"
 
 
 class _UnwritableBox:
@@ -205,10 +213,10 @@ def test_an_unwritable_dist_is_a_build_error_that_keeps_its_cause(tmp_path: Path
 
 
 def test_features_reach_cargo() -> None:
-    work = cargo.CargoJob(job=_job("amd64").job, package="app", features=("a", "b/c"))
-    argv = cargo.build_command(work, "k")
+    work = CargoJob(job=_job("amd64").job, package="app", features=("a", "b/c"))
+    argv = build_command(work, "k")
     assert argv[argv.index("--features") + 1] == "a,b/c"
     assert "--no-default-features" not in argv
-    bare = cargo.CargoJob(job=_job("amd64").job, package="app", default_features=False)
-    assert "--no-default-features" in cargo.build_command(bare, "k")
-    assert "--features" not in cargo.build_command(bare, "k")
+    bare = CargoJob(job=_job("amd64").job, package="app", default_features=False)
+    assert "--no-default-features" in build_command(bare, "k")
+    assert "--features" not in build_command(bare, "k")
