@@ -19,11 +19,12 @@ the invoking user (and to SUDO_UID/SUDO_GID when run through sudo).
 from __future__ import annotations
 
 import os
+import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
-from factory.build import cargo_config, cross, vendor, warm_start
+from factory.build import cargo_config, cross, parallel, vendor, warm_start
 from factory.build.binary import Binary
 from factory.build.cargo_invocation import (
     CargoJob,
@@ -36,7 +37,7 @@ from factory.build.cargo_invocation import (
     siblings,
     target_dir,
 )
-from factory.build.cargo_messages import Units, executable_from_messages
+from factory.build.cargo_messages import UnitCounter, Units, executable_from_messages, unit_total
 from factory.build.diagnose import diagnose
 from factory.build.job import (
     CARGO_CACHE,
@@ -51,6 +52,7 @@ from factory.build.job import (
 from factory.engine.docker_engine import CommandError, Container, ContainerSpec, Mount, container
 from factory.errors import BuildError
 from factory.util import console, fsutil
+from factory.util.meter import Meter, PlainMeter
 
 
 def _fail(work: CargoJob, err: CommandError) -> BuildError:
@@ -65,41 +67,75 @@ def _fail(work: CargoJob, err: CommandError) -> BuildError:
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Shared:
+    """What every job of one driver run shares."""
+
+    request: Request
+    workspace: Workspace
+    key: str
+    plan: parallel.Plan
+    meter: Meter
+    warm: bool = True
+    """Start new target directories from the std seed and a sibling (factory.build.warm_start)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Output:
+    """One job's tool output (shown with -v): streamed when one job runs at a time, else kept
+    and shown as one block when the job ends, so that no two targets' lines interleave."""
+
+    title: str
+    shared: _Shared
+    kept: list[str] = field(default_factory=list)
+
+    def __call__(self, line: str) -> None:
+        if line.startswith("{"):
+            return
+        if self.shared.plan.jobs == 1:
+            self.shared.request.detail(line)
+        else:
+            self.kept.append(line)
+
+    def flush(self) -> None:
+        if self.kept:
+            self.shared.request.detail("\n".join([f"--- {self.title} ---", *self.kept]))
+            self.kept.clear()
+
+
 def _warm_start(
-    box: Container,
-    work: CargoJob,
-    workspace: Workspace,
-    builder_id: str,
-    key: str,
-    environment: Mapping[str, str],
-    request: Request,
+    box: Container, work: CargoJob, shared: _Shared, environment: Mapping[str, str], out: _Output
 ) -> warm_start.Start:
     """Start a target directory that does not exist yet from the std seed (built first when
-    missing) and a sibling level's host units (factory.build.warm_start)."""
-    job = work.job
+    missing) and another target's host units (factory.build.warm_start)."""
+    job, builder_id = work.job, shared.request.builder.id
     directory = environment["CARGO_TARGET_DIR"]
     if box.run(["test", "-d", directory], check=False).exit_code == 0:
         return warm_start.Start(seed=False, sibling=None)
     seed = warm_start.seed_dir(builder_id, job.target.triple, environment)
     token = f"{box.name}-{job.target.name}"
     if box.run(["test", "-d", seed], check=False).exit_code != 0:
-        request.progress(f"build: std for {job.target.name} ({job.profile}), once per builder")
+        shared.request.progress(
+            f"build: std for {job.target.name} ({job.profile}), once per builder"
+        )
+        command = cargo_build(job.target, job.profile, shared.key)
         try:
             box.run(
-                warm_start.seed_command(seed, token, cargo_build(job.target, job.profile, key)),
+                warm_start.seed_command(seed, token, command),
                 environment={**environment, **warm_start.SEED_ENVIRONMENT},
-                on_output=lambda line: None if line.startswith("{") else request.detail(line),
+                on_output=out,
             )
         except CommandError as err:
             raise _fail(work, err) from err
-    command = warm_start.prepare_command(
-        directory,
-        seed,
-        host_half(job.profile),
-        token,
-        siblings(workspace.path, builder_id, job.target, job.profile),
+    others = siblings(shared.workspace.path, builder_id, job.target, job.profile)
+    command = warm_start.prepare_command(directory, seed, host_half(job.profile), token, others)
+    start = warm_start.Start.parse(box.run(command).stdout)
+    parts = (["the std seed"] if start.seed else []) + (
+        [f"{start.sibling.split('/')[-2]}'s host units"] if start.sibling else []
     )
-    return warm_start.Start.parse(box.run(command).stdout)
+    if parts:
+        out(f"{job.target.name}: a new target directory, from {' and '.join(parts)}")
+    return start
 
 
 def _keep_log(request: Request, job: Job, stdout: str, stderr: str) -> None:
@@ -109,39 +145,39 @@ def _keep_log(request: Request, job: Job, stdout: str, stderr: str) -> None:
     give_away(log, request.dist.root, owner())
 
 
-def _compile(
-    box: Container,
-    work: CargoJob,
-    workspace: Workspace,
-    key: str,
-    request: Request,
-) -> tuple[str, Units]:
-    job = work.job
-    directory = target_dir(workspace.path, request.builder.id, job.target, job.profile)
+def _total(box: Container, command: list[str], environment: Mapping[str, str]) -> int | None:
+    """The number of units cargo will go through (its unit graph), for the progress display."""
+    graph = [*command, "--unit-graph", "-Zunstable-options"]
+    result = box.run(graph, environment=environment, check=False)
+    return unit_total(result.stdout) if result.exit_code == 0 else None
+
+
+def _compile(box: Container, work: CargoJob, shared: _Shared, out: _Output) -> tuple[str, Units]:
+    job, request = work.job, shared.request
+    directory = target_dir(shared.workspace.path, request.builder.id, job.target, job.profile)
     environment = build_environment(
         job.target,
         job.profile,
         directory,
         epoch=work.epoch,
-        config=workspace.config,
+        config=shared.workspace.config,
         environ=os.environ,
     )
-    start = _warm_start(box, work, workspace, request.builder.id, key, environment, request)
-    if start.seed or start.sibling:
-        sibling = start.sibling.split("/")[-2] if start.sibling else None
-        request.detail(
-            f"{job.target.name}: a new target directory, from "
-            + " and ".join(
-                (["the std seed"] if start.seed else [])
-                + ([f"{sibling}'s host units"] if sibling else [])
-            )
-        )
+    if shared.plan.cargo_jobs is not None:
+        environment["CARGO_BUILD_JOBS"] = str(shared.plan.cargo_jobs)
+    if shared.warm:
+        _warm_start(box, work, shared, environment, out)
+    command = build_command(work, shared.key)
+    part = f"{job.image} {job.target.name}"
+    shared.meter.start(part, _total(box, command, environment))
+    counter = UnitCounter(shared.meter, part)
+
+    def each(line: str) -> None:
+        counter(line)
+        out(line)
+
     try:
-        result = box.run(
-            build_command(work, key),
-            environment=environment,
-            on_output=lambda line: None if line.startswith("{") else request.detail(line),
-        )
+        result = box.run(command, environment=environment, on_output=each)
     except CommandError as err:
         _keep_log(request, job, err.stdout, err.stderr)
         raise _fail(work, err) from err
@@ -152,29 +188,39 @@ def _compile(
     return inside, Units.from_messages(result.stdout, job.target.triple)
 
 
-def _build_one(
-    box: Container,
-    work: CargoJob,
-    workspace: Workspace,
-    key: str,
-    request: Request,
-) -> Binary:
-    job = work.job
+def _build_one(box: Container, work: CargoJob, shared: _Shared) -> Binary:
+    job, request = work.job, shared.request
     request.progress(f"build: {job.image} {job.target.name} ({job.profile}) ...")
-    for linker in cargo_config.overridden_linkers(workspace.config, job.target):
+    for linker in cargo_config.overridden_linkers(shared.workspace.config, job.target):
         console.warn(
-            f"{workspace.config.path} sets linker = {linker!r} for {job.target.triple}; factory "
-            f"links with its own ({cross.tool(job.target, 'link')}), which overrides it."
+            f"{shared.workspace.config.path} sets linker = {linker!r} for {job.target.triple}; "
+            f"factory links with its own ({cross.tool(job.target, 'link')}), which overrides it."
         )
     started = time.monotonic()
-    inside, units = _compile(box, work, workspace, key, request)
+    out = _Output(title=f"{job.image} {job.target.name}", shared=shared)
+    try:
+        inside, units = _compile(box, work, shared, out)
+    finally:
+        out.flush()
     built = deliver(box, inside, job, request.dist)
-    request.progress(
+    shared.meter.finish(
+        f"{job.image} {job.target.name}",
         f"build: {job.image} {job.target.name} done in {time.monotonic() - started:.1f} s "
         f"({built.size / 1024:.0f} KiB; {units.total} units, {units.fresh} fresh, "
-        f"host units {units.host_fresh} of {units.host_total} fresh)"
+        f"host units {units.host_fresh} of {units.host_total} fresh)",
     )
     return built
+
+
+def side_by_side(works: Sequence[CargoJob]) -> list[CargoJob]:
+    """The order in which jobs start when several run at once: the first target of each
+    architecture first, so that the other levels find their host units built."""
+    first: list[CargoJob] = []
+    rest: list[CargoJob] = []
+    for work in works:
+        seen = any(w.job.target.triple == work.job.target.triple for w in first)
+        (rest if seen else first).append(work)
+    return first + rest
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,12 +229,16 @@ class CargoDriver:
 
     volume: str = CARGO_CACHE.volume
     """The cache volume, mounted at CARGO_CACHE.path (the benchmarks pass one of their own)."""
+    warm_start: bool = True
+    """False: a new target directory starts empty, as before warm starts (the benchmarks
+    measure both)."""
 
     def _mounts(self, workspace: Workspace) -> tuple[Mount, ...]:
         return (Mount(source=self.volume, target=CARGO_CACHE.path), source_mount(workspace.path))
 
     def build(self, request: Request) -> list[Binary]:
-        """Compile every image x target; the binaries land in dist/bin/<image>/<target>/."""
+        """Compile every image x target, ``request.parallel`` at once (each in a builder
+        container of its own); the binaries land in dist/bin/<image>/<target>/."""
         workspace = Workspace.load(request.workspace)
         key = vendor.vendor_key(workspace.lockfile, request.builder.id)
         spec = ContainerSpec(
@@ -198,19 +248,49 @@ class CargoDriver:
             network=False,
             workdir=SRC,
         )
-        binaries: list[Binary] = []
-        with container(request.engine, spec, keep=request.keep) as box:
-            if box.run(["test", "-f", vendor.vendor_config(key)], check=False).exit_code != 0:
-                self.fetch(request, workspace, key)
-            for image, job in request.jobs():
-                work = CargoJob(
-                    job=job,
-                    package=image.cargo_package,
-                    features=image.features,
-                    default_features=image.default_features,
-                )
-                binaries.append(_build_one(box, work, workspace, key, request))
-        return binaries
+        works = [
+            CargoJob(
+                job=job,
+                package=image.cargo_package,
+                features=image.features,
+                default_features=image.default_features,
+            )
+            for image, job in request.jobs()
+        ]
+        plan = parallel.plan(
+            len(works),
+            request.parallel,
+            cores=int(request.engine.info().get("NCPU") or os.cpu_count() or 1),
+            available=parallel.available_memory(),
+        )
+        request.detail(f"build: {plan.describe()}")
+        meter = request.meter or PlainMeter(request.progress)
+        shared = _Shared(
+            request=request,
+            workspace=workspace,
+            key=key,
+            plan=plan,
+            meter=meter,
+            warm=self.warm_start,
+        )
+        vendoring = threading.Lock()
+
+        def work(box: Container, item: CargoJob) -> Binary:
+            with vendoring:  # the first job vendors; the others wait for it
+                if box.run(["test", "-f", vendor.vendor_config(key)], check=False).exit_code:
+                    self.fetch(request, workspace, key)
+            return _build_one(box, item, shared)
+
+        order = side_by_side(works) if plan.jobs > 1 else works
+        built = parallel.run_all(
+            order,
+            plan.jobs,
+            open_worker=lambda: container(request.engine, spec, keep=request.keep),
+            work=work,
+            cancel=Container.kill,
+        )
+        by_job = {item.job: binary for item, binary in zip(order, built, strict=True)}
+        return [by_job[item.job] for item in works]
 
     def fetch(self, request: Request, workspace: Workspace, key: str) -> None:
         """Phase 1 (network on): vendor the workspace's and std's crates into the cache."""

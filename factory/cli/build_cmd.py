@@ -11,6 +11,7 @@ from factory.cli.options import (
     BaseOption,
     CompilationModeOption,
     ImageOption,
+    JobsOption,
     RebuildBuilderDeprecated,
     RebuildBuilderOption,
     TargetOption,
@@ -44,6 +45,7 @@ def build_command(
     base: BaseOption = None,
     rebuild: RebuildBuilderOption = False,
     _rebuild_deprecated: RebuildBuilderDeprecated = False,
+    jobs: JobsOption = None,
 ) -> None:
     """Compile each image x target into dist/bin/<image>/<target>/<binary>."""
     config = load_config()
@@ -69,6 +71,7 @@ def build_command(
             rebuild=True,
             progress=console.info,
             driver=chosen_driver,
+            jobs=jobs,
         )
     dist = Dist.of(config)
     binaries = [built_binary(dist, u.image, u.target.name, profile) for u in units]

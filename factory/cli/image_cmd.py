@@ -13,6 +13,7 @@ from factory.cli.options import (
     CompilationModeOption,
     ImageOption,
     InsecureOption,
+    JobsOption,
     RecompileDeprecated,
     RecompileOption,
     TargetOption,
@@ -95,6 +96,7 @@ def image_command(
     rebuild: RecompileOption = False,
     _rebuild_deprecated: RecompileDeprecated = False,
     compilation_mode: CompilationModeOption = None,
+    jobs: JobsOption = None,
 ) -> None:
     """Build, validate and assemble one FROM-scratch image per target and one index per image.
 
@@ -120,6 +122,7 @@ def image_command(
         tags=tag,
         skip_build=no_build,
         rebuild=rebuild,
+        jobs=jobs,
         publish=publishing.PublishOptions(
             load=load, push=push, insecure=insecure, sbom=sbom, sign_key=sign_key
         ),

@@ -137,3 +137,15 @@ RecompileOption = Annotated[
     ),
 ]
 RecompileDeprecated = Annotated[bool, _old_rebuild("--recompile", _RECOMPILE)]
+JobsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        "-j",
+        metavar="N",
+        min=1,
+        help="Compile N targets at once, cargo's -j split between them (default: min(targets, "
+        "cores, available GiB / 2); 1: one after the other). Bazel schedules its own actions.",
+        show_default=False,
+    ),
+]

@@ -23,7 +23,7 @@ import re
 import tarfile
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -33,8 +33,9 @@ import requests
 
 from factory.engine.bootstrap import resolve_base
 from factory.errors import EngineError, UsageError
-from factory.util import console, fsutil
+from factory.util import console, fsutil, meter
 from factory.util.console import Progress
+from factory.util.meter import Meter
 
 _HASH_VERSION: Final = b"factory-builder/1\0"
 _STEP_IMAGE: Final = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
@@ -232,10 +233,9 @@ def stream_build(
 
     When it fails or is interrupted, the images its finished steps committed are removed.
     """
-    recent: list[str] = []
-    committed: list[str] = []
-    try:
-        stream: Iterable[dict[str, Any]] = engine.api.build(
+    with meter.for_console(progress) as display:
+        out = _Output(messages=messages, progress=progress, detail=detail, meter=display)
+        request = dict(
             fileobj=context.tar(),
             custom_context=True,
             dockerfile=context.dockerfile,
@@ -248,6 +248,45 @@ def stream_build(
             pull=False,
             decode=True,
         )
+        return _stream(engine, request, tag, out)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Output:
+    """Where one image build's output goes: each step to progress, the rest to detail, and a
+    line now and then (or a live display) while a long step runs."""
+
+    messages: Messages
+    progress: Progress
+    detail: Progress
+    meter: Meter
+    committed: list[str] = field(default_factory=list)
+    """The ids of the images the finished steps committed."""
+    recent: list[str] = field(default_factory=list)
+    lines: list[int] = field(default_factory=lambda: [0])
+
+    def __call__(self, line: str) -> None:
+        self.recent.append(line)
+        part = self.messages.step_prefix
+        if step := _STEP_IMAGE.match(line):
+            self.committed.append(step.group(1))
+        if line.startswith("Step "):
+            more = "…" if len(line) > 110 else ""
+            self.progress(f"{part}: {line[:110]}{more}")
+            self.lines[0] = 0
+            self.meter.start(part, None, noun="lines of output", verb="last:")
+        else:
+            self.detail(line)
+            self.lines[0] += 1
+            self.meter.advance(part, self.lines[0], line.strip()[:80])
+
+
+def _stream(
+    engine: docker.DockerClient, request: dict[str, Any], tag: str, out: _Output
+) -> list[str]:
+    committed, recent, messages = out.committed, out.recent, out.messages
+    try:
+        stream: Iterable[dict[str, Any]] = engine.api.build(**request)
         for chunk in stream:
             if "error" in chunk:
                 raise EngineError(
@@ -257,8 +296,7 @@ def stream_build(
                 )
             for line in str(chunk.get("stream", "")).splitlines():
                 if line.strip():
-                    recent.append(line)
-                    _show(line, committed, messages, progress, detail)
+                    out(line)
     except (docker.errors.DockerException, requests.RequestException) as exc:
         _remove_unfinished(engine, committed)
         raise EngineError(
@@ -269,19 +307,6 @@ def stream_build(
         _remove_unfinished(engine, committed)
         raise
     return committed
-
-
-def _show(
-    line: str, committed: list[str], messages: Messages, progress: Progress, detail: Progress
-) -> None:
-    """One line of the build's output: a step to progress, the rest to detail."""
-    if step := _STEP_IMAGE.match(line):
-        committed.append(step.group(1))
-    if line.startswith("Step "):
-        more = "…" if len(line) > 110 else ""
-        progress(f"{messages.step_prefix}: {line[:110]}{more}")
-    else:
-        detail(line)
 
 
 def _untagged(engine: docker.DockerClient, image_id: str) -> bool:

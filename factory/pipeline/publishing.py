@@ -86,6 +86,7 @@ def image_job(
     tags: Sequence[str] | None,
     skip_build: bool,
     rebuild: bool,
+    jobs: int | None = None,
     publish: PublishOptions,
     progress: console.Progress = console.info,
 ) -> JobResult:
@@ -100,6 +101,7 @@ def image_job(
         tags=tags,
         skip_build=skip_build,
         rebuild=rebuild,
+        jobs=jobs,
         progress=progress,
     )
     return JobResult(outcome=outcome, published=publish_all(chain, outcome.layouts))

@@ -37,7 +37,7 @@ from factory.pipeline.stamps import (
     tree_digest,
     write_stamp,
 )
-from factory.util import console, fsutil
+from factory.util import console, fsutil, meter
 from factory.util.console import Progress
 from factory.validate import stage as validation
 from factory.validate.gate import built_binary
@@ -109,6 +109,7 @@ def build_and_validate(
     rebuild: bool = False,
     times: StageTimes,
     progress: Progress = console.info,
+    jobs: int | None = None,
 ) -> tuple[list[Unit], validation.Outcome]:
     """Stages 1-3. Returns the units compiled and what the validation stage did."""
     client = engine.client()
@@ -120,7 +121,14 @@ def build_and_validate(
     started = time.monotonic()
     units = units_of(images, targets)
     built = build_stage(
-        config, client, builder, units, profile=profile, rebuild=rebuild, progress=progress
+        config,
+        client,
+        builder,
+        units,
+        profile=profile,
+        rebuild=rebuild,
+        progress=progress,
+        jobs=jobs,
     )
     times.seconds["build"] = time.monotonic() - started
     started = time.monotonic()
@@ -141,6 +149,7 @@ def build_stage(
     rebuild: bool,
     progress: Progress,
     driver: cfg.Driver | None = None,
+    jobs: int | None = None,
 ) -> list[Unit]:
     """Compile the units whose binary is missing or whose stamp's fingerprint changed."""
     driver = driver or config.workspace.driver
@@ -175,7 +184,9 @@ def build_stage(
         return []
     binaries = {
         (b.image, b.target): b
-        for b in _compile(config, client, builder, stale, profile, driver, progress=progress)
+        for b in _compile(
+            config, client, builder, stale, profile, driver, progress=progress, jobs=jobs
+        )
     }
     for unit in stale:
         stamp = {"fingerprint": fingerprints[unit.key], "sha256": binaries[unit.key].sha256}
@@ -218,6 +229,7 @@ def _compile(
     driver: cfg.Driver,
     *,
     progress: Progress,
+    jobs: int | None,
 ) -> list[Binary]:
     wanted: dict[str, list[Target]] = {}
     for unit in units:
@@ -232,6 +244,7 @@ def _compile(
         profile,
         driver,
         progress=progress,
+        jobs=jobs,
     )
 
 
@@ -245,24 +258,28 @@ def compile_images(
     driver: cfg.Driver,
     *,
     progress: Progress,
+    jobs: int | None = None,
 ) -> list[Binary]:
     """Compile with the driver of that name (factory.build.driver.DRIVERS); every driver
-    returns the same Binary records."""
-    request = Request(
-        engine=client,
-        builder=builder,
-        workspace=config.workspace_path,
-        images=images,
-        targets_of=targets_of,
-        profile=profile,
-        dist=Dist.of(config),
-        progress=progress,
-        detail=console.detail,
-        keep=console.options().debug,
-        bazel=config.bazel,
-    )
-    # Looked up when called: the benchmarks put a Cargo driver with its own cache volume there.
-    return drivers.DRIVERS[driver].build(request)
+    returns the same Binary records. ``jobs``: targets at once (--jobs; None: the default)."""
+    with meter.for_console(progress) as display:
+        request = Request(
+            engine=client,
+            builder=builder,
+            workspace=config.workspace_path,
+            images=images,
+            targets_of=targets_of,
+            profile=profile,
+            dist=Dist.of(config),
+            progress=progress,
+            detail=console.detail,
+            keep=console.options().debug,
+            bazel=config.bazel,
+            parallel=jobs,
+            meter=display,
+        )
+        # Looked up when called: the benchmarks put a Cargo driver with its own volume there.
+        return drivers.DRIVERS[driver].build(request)
 
 
 def run(
@@ -276,6 +293,7 @@ def run(
     skip_build: bool = False,
     rebuild: bool = False,
     progress: Progress = console.info,
+    jobs: int | None = None,
 ) -> Outcome:
     """Stages 1-4 under dist/.lock; loading and pushing are the caller's (they need no lock)."""
     times = StageTimes()
@@ -293,6 +311,7 @@ def run(
                 rebuild=rebuild,
                 times=times,
                 progress=progress,
+                jobs=jobs,
             )
             validated, trusted = outcome.validated, outcome.reused
         started = time.monotonic()

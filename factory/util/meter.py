@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Final, Protocol
 
@@ -18,6 +19,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from factory.util import console
 from factory.util.console import Progress
 
 INTERVAL: Final = 10.0
@@ -25,7 +27,9 @@ INTERVAL: Final = 10.0
 
 
 class Meter(Protocol):
-    def start(self, part: str, total: int | None) -> None: ...
+    def start(
+        self, part: str, total: int | None, *, noun: str = "units", verb: str = "compiling"
+    ) -> None: ...
 
     def advance(self, part: str, done: int, now: str | None) -> None: ...
 
@@ -39,11 +43,16 @@ class State:
     done: int = 0
     now: str | None = None
     started: float = 0.0
+    noun: str = "units"
+    verb: str = "compiling"
+
+    def count(self) -> str:
+        done = f"{self.done}/{self.total}" if self.total else str(self.done)
+        return f"{done} {self.noun}"
 
     def describe(self, clock: float) -> str:
-        count = f"{self.done}/{self.total}" if self.total else str(self.done)
-        running = f", compiling {self.now}" if self.now else ""
-        return f"{self.part}: {count} units{running} ({clock - self.started:.0f} s)"
+        running = f", {self.verb} {self.now}" if self.now else ""
+        return f"{self.part}: {self.count()}{running} ({clock - self.started:.0f} s)"
 
 
 class PlainMeter:
@@ -65,10 +74,12 @@ class PlainMeter:
         self._states: dict[str, State] = {}
         self._last: dict[str, float] = {}
 
-    def start(self, part: str, total: int | None) -> None:
+    def start(
+        self, part: str, total: int | None, *, noun: str = "units", verb: str = "compiling"
+    ) -> None:
         with self._lock:
             now = self._clock()
-            self._states[part] = State(part=part, total=total, started=now)
+            self._states[part] = State(part=part, total=total, started=now, noun=noun, verb=verb)
             self._last[part] = now
 
     def advance(self, part: str, done: int, now: str | None) -> None:
@@ -115,15 +126,18 @@ class LiveMeter:
             states = list(self._states.values())
         clock = self._clock()
         for state in states:
-            count = f"{state.done}/{state.total}" if state.total else str(state.done)
             table.add_row(
-                state.part, f"{count} units", f"{clock - state.started:.0f} s", state.now or ""
+                state.part, state.count(), f"{clock - state.started:.0f} s", state.now or ""
             )
         return table
 
-    def start(self, part: str, total: int | None) -> None:
+    def start(
+        self, part: str, total: int | None, *, noun: str = "units", verb: str = "compiling"
+    ) -> None:
         with self._lock:
-            self._states[part] = State(part=part, total=total, started=self._clock())
+            self._states[part] = State(
+                part=part, total=total, started=self._clock(), noun=noun, verb=verb
+            )
 
     def advance(self, part: str, done: int, now: str | None) -> None:
         with self._lock:
@@ -135,3 +149,15 @@ class LiveMeter:
         with self._lock:
             self._states.pop(part, None)
         self._console.print(line, markup=False, highlight=False)
+
+
+@contextmanager
+def for_console(progress: Progress) -> Iterator[Meter]:
+    """The meter of the progress lines that go to ``progress``: live when they go to a
+    terminal through console.info, plain lines (at most one per part per 10 s) elsewhere,
+    nothing under --quiet."""
+    if progress is console.info and console.stderr.is_terminal and not console.options().quiet:
+        with LiveMeter(console.stderr) as live:
+            yield live
+    else:
+        yield PlainMeter(progress)

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 
 from factory.cli import main
@@ -80,7 +81,7 @@ def test_a_failing_build_script_is_reported_with_its_crate_output_and_hint(
     factory_builder: BuilderImage, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = _config(
-        tmp_path, WORKLOADS / "failing_build_script", "failing_build_script", ("amd64",)
+        tmp_path, WORKLOADS / "failing_build_script", "failing_build_script", ("arm64",)
     )
     code = main(["-C", str(config), "build", "-c", "fastbuild"])
     err = capsys.readouterr().err
@@ -91,3 +92,32 @@ def test_a_failing_build_script_is_reported_with_its_crate_output_and_hint(
         "A tool the build script runs is missing from the builder (`factory-missing-tool`)" in err
     )
     assert "Traceback" not in err
+
+
+def _build_containers(client: docker.DockerClient) -> list[str]:
+    found = client.containers.list(all=True, filters={"label": "org.factory.purpose=build"})
+    return [c.name for c in found]
+
+
+def test_a_failure_beside_another_target_stops_it_and_is_reported_alone(
+    factory_builder: BuilderImage, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--jobs 2: arm64's build script fails while amd64's runs (for two minutes); the failure is
+    reported with its own output, amd64 is stopped, and no build container is left."""
+    client = engine.client()
+    before = set(_build_containers(client))
+    config = _config(
+        tmp_path,
+        WORKLOADS / "failing_build_script",
+        "failing_build_script",
+        ("amd64", "arm64"),
+    )
+    code = main(["-C", str(config), "-v", "build", "-c", "fastbuild", "--jobs", "2"])
+    err = capsys.readouterr().err
+    assert code == 4
+    assert "for arm64 (aarch64-unknown-linux-musl" in err
+    assert "factory-missing-tool: not found" in err
+    assert "2 target(s) at once, cargo -j" in err
+    assert "probe amd64 done" not in err and "for amd64 (x86_64" not in err
+    assert not (tmp_path / "dist" / "bin" / "probe" / "amd64").exists()
+    assert set(_build_containers(client)) <= before, "the stopped target's container is removed"

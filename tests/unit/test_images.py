@@ -13,6 +13,7 @@ import pytest
 
 from factory.engine import images
 from factory.errors import EngineError
+from factory.util.meter import PlainMeter
 
 MESSAGES = images.Messages(what="test", hint="Fix the test.", step_prefix="test")
 
@@ -207,3 +208,28 @@ def test_a_multi_stage_build_leaves_no_earlier_stage_behind(tmp_path: Path) -> N
     assert found.id == built.id
     assert engine.images.removed == ["sha256:" + "b" * 64]
     assert set(engine.images.by_id) == {"sha256:" + "a" * 64, "sha256:" + "d" * 64}
+
+
+def test_a_long_step_says_what_it_does_every_ten_seconds() -> None:
+    """A builder step that runs for minutes (apt-get install, the C++ runtime's compile) prints
+    a line now and then: how much output so far and its last line; steps go to progress."""
+    progress: list[str] = []
+    detail: list[str] = []
+    now = [0.0]
+    out = images._Output(
+        messages=images.Messages(what="builder", hint="", step_prefix="builder"),
+        progress=progress.append,
+        detail=detail.append,
+        meter=PlainMeter(progress.append, prefix="", clock=lambda: now[0]),
+    )
+    out("Step 8/18 : RUN apt-get install -y cmake")
+    for second in range(1, 22):
+        now[0] = float(second)
+        out(f"Unpacking package-{second} ...")
+    out(" ---> 0123456789ab")
+    assert progress == [
+        "builder: Step 8/18 : RUN apt-get install -y cmake",
+        "builder: 10 lines of output, last: Unpacking package-10 ... (10 s)",
+        "builder: 20 lines of output, last: Unpacking package-20 ... (20 s)",
+    ]
+    assert len(detail) == 22

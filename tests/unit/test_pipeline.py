@@ -53,6 +53,7 @@ def fake_compile(calls: list[list[str]]) -> Any:
         driver: cfg.Driver,
         *,
         progress: Callable[[str], None],
+        jobs: int | None,
     ) -> list[Binary]:
         calls.append([u.target.name for u in units])
         out = []
