@@ -6,6 +6,7 @@ tests/test_bench_common.py; the rest runs real commands.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -13,6 +14,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import docker
+import docker.errors
 
 from factory.build.cargo_invocation import target_dir
 from factory.build.job import CARGO_CACHE
@@ -170,11 +173,17 @@ def run(
     return Timed(seconds=seconds, stdout=proc.stdout, stderr=proc.stderr)
 
 
-def factory(args: Sequence[str], *, config: Path, volume: str = BENCH_VOLUME) -> Timed:
-    """`factory --config CONFIG ARGS`, timed, with the benchmarks' cache volume."""
+def factory(
+    args: Sequence[str], *, config: Path, volume: str = BENCH_VOLUME, warm_start: bool = True
+) -> Timed:
+    """`factory --config CONFIG ARGS`, timed, with the benchmarks' cache volume (and, with
+    ``warm_start=False``, new target directories that start empty)."""
     return run(
         [sys.executable, "-m", "bench.factory_cli", "--config", str(config), *args],
-        env={"FACTORY_BENCH_CACHE_VOLUME": volume},
+        env={
+            "FACTORY_BENCH_CACHE_VOLUME": volume,
+            "FACTORY_BENCH_WARM_START": "1" if warm_start else "0",
+        },
         cwd=ROOT,
     )
 
@@ -265,3 +274,57 @@ def builder(client: docker.DockerClient) -> BuilderImage:
     return ensure_builder(
         client, dockerfile=ROOT / "dockerfiles/builder.Dockerfile", base="debian:trixie-slim"
     )
+
+
+# ---- CPU-seconds of the containers that use a volume ----------------------------------------
+
+
+def _container_cpu_ns(container_id: str) -> int | None:
+    """What the kernel has charged the container so far (cgroup v1 or v2), in nanoseconds."""
+    v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{container_id}/cpuacct.usage")
+    v2 = Path(f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/cpu.stat")
+    try:
+        if v1.is_file():
+            return int(v1.read_text())
+        if v2.is_file():
+            for line in v2.read_text().splitlines():
+                if line.startswith("usage_usec "):
+                    return int(line.split()[1]) * 1000
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+class ContainerCpu:
+    """Samples, twice a second, the CPU time of every container that mounts ``volume`` (the
+    benchmark's own cache volume, so other people's containers are not counted); the sum of
+    each container's last sample is the side's CPU-seconds (a container's last half second can
+    be missed)."""
+
+    def __init__(self, client: docker.DockerClient, volume: str) -> None:
+        self._client = client
+        self._volume = volume
+        self._seen: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(docker.errors.DockerException):
+                for found in self._client.containers.list(filters={"volume": self._volume}):
+                    used = _container_cpu_ns(str(found.id))
+                    if used is not None:
+                        self._seen[str(found.id)] = max(used, self._seen.get(str(found.id), 0))
+            self._stop.wait(0.5)
+
+    def __enter__(self) -> ContainerCpu:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def seconds(self) -> float:
+        return sum(self._seen.values()) / 1e9

@@ -3,7 +3,9 @@
     FACTORY_BENCH_CACHE_VOLUME=factory-bench-cache python -m bench.factory_cli build -t arm64
 
 The benchmarks time real `factory` commands but must not wipe the caches of people using the
-same engine, so their cold builds get a volume of their own. Nothing else changes.
+same engine, so their cold builds get a volume of their own. Nothing else changes, but for
+FACTORY_BENCH_WARM_START=0, which makes the driver start new target directories empty (the
+"before" side of bench/warm_start.py).
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ from factory.build.cargo import CargoDriver
 from factory.cli import main
 
 VOLUME_VARIABLE = "FACTORY_BENCH_CACHE_VOLUME"
+WARM_START_VARIABLE = "FACTORY_BENCH_WARM_START"
+"""0: new target directories start empty, as before warm starts (bench/warm_start.py)."""
 
 if __name__ == "__main__":
     volume = os.environ.get(VOLUME_VARIABLE)
-    if volume:
-        driver.DRIVERS = {**driver.DRIVERS, "cargo": CargoDriver(volume=volume)}  # type: ignore[misc]
+    warm = os.environ.get(WARM_START_VARIABLE, "1") != "0"
+    if volume or not warm:
+        chosen = CargoDriver(volume=volume or CargoDriver().volume, warm_start=warm)
+        driver.DRIVERS = {**driver.DRIVERS, "cargo": chosen}  # type: ignore[misc]
     raise SystemExit(main())
