@@ -45,6 +45,9 @@ class Bench:
         common.ensure_volume(client, self.volume)
         self.builder = common.builder(client)
         self.paths = 0
+        self.digests: dict[str, set[str]] = {}
+        """The sha256 of every binary built, per target: one each when warm starts change
+        nothing in the output."""
 
     def close(self) -> None:
         self.client.volumes.get(self.volume).remove(force=True)
@@ -78,6 +81,8 @@ class Bench:
                 volume=self.volume,
                 warm_start=warm,
             )
+        for entry in json.loads(done.stdout):
+            self.digests.setdefault(entry["target"], set()).add(entry["sha256"])
         return done.seconds, cpu.seconds
 
 
@@ -124,7 +129,8 @@ def std_shared(client: docker.DockerClient, target: str, rounds: int) -> dict[st
     finally:
         today.close()
         shared.close()
-    return {"target": target, "samples": samples}
+    digests = today.digests.get(target, set()) | shared.digests.get(target, set())
+    return {"target": target, "samples": samples, "binaries": sorted(digests)}
 
 
 def levels_shared(client: docker.DockerClient, name: str, rounds: int) -> dict[str, object]:
@@ -152,7 +158,14 @@ def levels_shared(client: docker.DockerClient, name: str, rounds: int) -> dict[s
         )
     finally:
         bench.close()
-    return {"canary": name, "samples": samples}
+    digests = {t: sorted(d) for t, d in bench.digests.items()}
+    return {"canary": name, "samples": samples, "binaries": digests}
+
+
+def _identical(binaries: object) -> str:
+    """ "identical" when every build of a target gave one binary."""
+    sets = binaries.values() if isinstance(binaries, dict) else [binaries]
+    return "identical" if all(isinstance(d, list) and len(d) == 1 for d in sets) else "differ"
 
 
 def _rows(parts: Sequence[dict[str, object]]) -> list[list[object]]:
@@ -173,6 +186,7 @@ def _rows(parts: Sequence[dict[str, object]]) -> list[list[object]]:
                 common.median(new_s["seconds"]),
                 common.median(new_s["cpu_seconds"]),
                 f"{share:.0f} %",
+                _identical(part["binaries"]),
             ]
         )
     return rows
@@ -191,7 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.skip_levels:
         parts.append(levels_shared(client, args.canary, args.rounds))
     table = common.markdown_table(
-        ["build", "before", "s", "CPU-s", "after", "s", "CPU-s", "after / before"], _rows(parts)
+        ["build", "before", "s", "CPU-s", "after", "s", "CPU-s", "after / before", "binaries"],
+        _rows(parts),
     )
     markdown = (
         f"{table}\nMedians of {args.rounds} alternated rounds; load at start "

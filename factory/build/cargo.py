@@ -2,10 +2,11 @@
 
 Two phases, both in builder containers that share the ``factory-cache`` volume:
 
-1. fetch (network on, only when the vendor directory for this Cargo.lock is missing):
+1. fetch (network on, only when this Cargo.lock and builder were not vendored yet):
    ``cargo vendor --sync <std's library/Cargo.toml>`` vendors the workspace's crates and the
-   standard library's own dependencies into ``/cache/vendor/<key>`` and writes the source
-   replacement beside it (``/cache/vendor/<key>.toml``, written last: its presence means done);
+   standard library's own dependencies into the one shared ``/cache/vendor/crates`` and writes
+   the source replacement beside it (``/cache/vendor/lock-<key>.toml``, written last: its
+   presence means done; factory.build.vendor);
 2. build (network off): ``cargo build -Zbuild-std=std,panic_abort`` under ``RUSTC_BOOTSTRAP=1``
    against that directory, one target directory per workspace x builder x target x profile
    under ``/cache/target`` so a warm rebuild only relinks what changed. A new one starts warm

@@ -25,32 +25,44 @@ def short_hash(*parts: bytes | str) -> str:
 
 
 def vendor_key(lockfile: bytes, builder_id: str) -> str:
-    """The vendor directory's key: the workspace's Cargo.lock and the builder (std's lock)."""
+    """The key of one vendoring: the workspace's Cargo.lock and the builder (std's lock)."""
     return short_hash(lockfile, builder_id)
 
 
-def vendor_dir(key: str) -> str:
-    return f"{CARGO_CACHE.path}/vendor/{key}"
+VENDOR: Final = f"{CARGO_CACHE.path}/vendor"
+CRATES: Final = f"{VENDOR}/crates"
+"""Every crate ever vendored into this cache, one directory per name and version
+(``--versioned-dirs``), never rewritten: one path for a crate whatever the workspace, so that
+what is compiled from it (std's own dependencies above all) is the same unit for cargo in every
+workspace (factory.build.warm_start), and the paths compiled into binaries (panic locations) do
+not depend on the workspace, its Cargo.lock or the builder's image id."""
 
 
 def vendor_config(key: str) -> str:
-    """The source-replacement config cargo vendor printed; present only once vendoring is done."""
-    return f"{CARGO_CACHE.path}/vendor/{key}.toml"
+    """The source-replacement config for one vendoring; present only once it is done."""
+    return f"{VENDOR}/lock-{key}.toml"
 
 
-# $1 std's manifest, $2 the vendor directory, $3 its config, $4 a token unique to this fetch.
-# Vendors into a private directory, then moves it into place and writes the config last, so
-# concurrent fetches of the same Cargo.lock cannot mix their files and a half-done one is redone.
+# $1 std's manifest, $2 the shared crates directory, $3 the config, $4 a token unique to this
+# fetch. Vendors into a private directory, moves the crate directories the shared one lacks into
+# it (a rename each: a reader never sees a half-copied crate, and one already there is never
+# touched), then writes the config last, so a half-done fetch is redone. Directories of the
+# layout before the shared one (one per Cargo.lock) are removed.
 _FETCH_SCRIPT: Final = """set -eu
-tmp="$2.tmp-$4"
-mkdir -p "$(dirname "$2")"
-rm -rf "$tmp"
+root="$(dirname "$2")"
+tmp="$root/.tmp-$4"
+trap 'rm -rf "$tmp" "$tmp.toml"' EXIT
+mkdir -p "$2"
+for old in "$root"/*; do
+  case "${old##*/}" in crates|lock-*) ;; *) rm -rf "$old" ;; esac
+done
 cargo vendor --locked --versioned-dirs --sync "$1" "$tmp" > "$tmp.toml"
-if [ -f "$3" ]; then rm -rf "$tmp" "$tmp.toml"; exit 0; fi
-rm -rf "$2"
-mv -T "$tmp" "$2"
+for crate in "$tmp"/*/; do
+  name="$(basename "$crate")"
+  [ -e "$2/$name" ] || mv -T "$crate" "$2/$name" 2>/dev/null || true
+done
+[ -f "$3" ] && exit 0
 sed "s|$tmp|$2|g" "$tmp.toml" > "$3.partial-$4"
-rm -f "$tmp.toml"
 mv "$3.partial-$4" "$3"
 """
 
@@ -63,7 +75,7 @@ def fetch_command(std_manifest: str, key: str, token: str) -> list[str]:
         _FETCH_SCRIPT,
         "fetch",
         std_manifest,
-        vendor_dir(key),
+        CRATES,
         vendor_config(key),
         token,
     ]

@@ -53,10 +53,11 @@ def _build(
     volume: str,
     workspace: Path,
     target: str,
+    binary: str = "hello_world",
 ) -> tuple[Binary, list[dict[str, Any]]]:
-    image = ImageConfig(name="hello", binary="hello_world", package="hello_world")
+    image = ImageConfig(name="hello", binary=binary, package=binary)
     dist = Dist(root=workspace.parent / "dist")
-    (binary,) = cargo.CargoDriver(volume=volume).build(
+    (built,) = cargo.CargoDriver(volume=volume).build(
         Request(
             engine=client,
             builder=builder,
@@ -71,7 +72,7 @@ def _build(
     )
     log = dist.log("hello", target).read_text()
     messages = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
-    return binary, [m for m in messages if m["reason"] == "compiler-artifact"]
+    return built, [m for m in messages if m["reason"] == "compiler-artifact"]
 
 
 def _is_host(message: dict[str, Any], triple: str) -> bool:
@@ -107,3 +108,10 @@ def test_levels_share_host_units_and_workspaces_share_std(
     assert std <= _names(moved, fresh=True), std - _names(moved, fresh=True)
     assert "hello_world" in _names(moved, fresh=False), "a new path has a new target directory"
     assert again.sha256 == baseline.sha256, "the same sources give the same binary"
+
+    # Another workspace, with its own Cargo.lock: std's crates have the same paths (one shared
+    # vendor directory), so std is the same unit and fresh there too.
+    probe = tmp_path / "probe" / "build_probe"
+    shutil.copytree(ROOT / "tests" / "workloads" / "build_probe", probe)
+    _, other = _build(client, factory_builder, volume, probe, "amd64", "build_probe")
+    assert {"std", "core", "alloc"} <= _names(other, fresh=True), _names(other, fresh=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ def test_build_command_is_offline_locked_and_builds_std() -> None:
     for flag in ("--locked", "--offline", "-Zbuild-std=std,panic_abort", "--release"):
         assert flag in argv
     assert argv[argv.index("--target") + 1] == "aarch64-unknown-linux-musl"
-    assert argv[argv.index("--config") + 1] == "/cache/vendor/k.toml"
+    assert argv[argv.index("--config") + 1] == "/cache/vendor/lock-k.toml"
     assert argv[argv.index("--bin") + 1] == "hello_world"
 
 
@@ -117,19 +118,51 @@ def test_vendor_key_tracks_lockfile_and_builder() -> None:
     assert key != vendor.vendor_key(b"lock", "sha256:2")
 
 
-def test_fetch_command_vendors_std_too_and_marks_completion_last() -> None:
+FAKE_CARGO = """#!/bin/sh
+# cargo vendor --locked --versioned-dirs --sync STD DIR: one directory per crate of $CRATES.
+for crate in $CRATES; do mkdir -p "$6/$crate" && echo "$crate" > "$6/$crate/lib.rs"; done
+printf '[source.vendored-sources]\\ndirectory = "%s"\\n' "$6"
+"""
+
+
+def _fetch(tmp_path: Path, key: str, crates: str) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "cargo").write_text(FAKE_CARGO)
+    (bin_dir / "cargo").chmod(0o755)
+    script = vendor.fetch_command("/std/Cargo.toml", key, "t")[2]
+    root = tmp_path / "vendor"
+    subprocess.run(
+        ["sh", "-c", script, "fetch", "/std/Cargo.toml", str(root / "crates"),
+         str(root / f"lock-{key}.toml"), key],
+        check=True,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "CRATES": crates},
+    )  # fmt: skip
+
+
+def test_fetches_share_one_crates_directory_and_mark_completion_last(tmp_path: Path) -> None:
     argv = vendor.fetch_command("/usr/lib/rustlib/src/rust/library/Cargo.toml", "k", "t1")
-    assert argv[:2] == ["sh", "-c"]
-    script = argv[2]
-    assert 'cargo vendor --locked --versioned-dirs --sync "$1" "$tmp"' in script
-    assert script.rstrip().endswith('mv "$3.partial-$4" "$3"')
     assert argv[3:] == [
         "fetch",
         "/usr/lib/rustlib/src/rust/library/Cargo.toml",
-        "/cache/vendor/k",
-        "/cache/vendor/k.toml",
+        "/cache/vendor/crates",
+        "/cache/vendor/lock-k.toml",
         "t1",
     ]
+    root = tmp_path / "vendor"
+    (root / "0123456789abcdef").mkdir(parents=True)  # the layout before: one per Cargo.lock
+    (root / "0123456789abcdef.toml").write_text("old")
+    _fetch(tmp_path, "a", "libc-0.2.1 tokio-1.0.0")
+    (root / "crates" / "libc-0.2.1" / "lib.rs").write_text("kept")
+    _fetch(tmp_path, "b", "libc-0.2.1 serde-1.0.0")
+    assert sorted(p.name for p in (root / "crates").iterdir()) == [
+        "libc-0.2.1",
+        "serde-1.0.0",
+        "tokio-1.0.0",
+    ]
+    assert (root / "crates" / "libc-0.2.1" / "lib.rs").read_text() == "kept", "never rewritten"
+    assert sorted(p.name for p in root.iterdir()) == ["crates", "lock-a.toml", "lock-b.toml"]
+    assert f'directory = "{root / "crates"}"' in (root / "lock-b.toml").read_text()
 
 
 def test_executable_comes_from_cargo_messages() -> None:
