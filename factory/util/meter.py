@@ -13,14 +13,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Final, Protocol
-
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
+from typing import TYPE_CHECKING, Final, Protocol
 
 from factory.util import console
 from factory.util.console import Progress
+
+if TYPE_CHECKING:  # rich is imported only when a live display is made
+    from rich.console import Console
+    from rich.table import Table
 
 INTERVAL: Final = 10.0
 """Seconds between two plain lines of one part."""
@@ -106,6 +106,8 @@ class LiveMeter:
     above it. Use as a context manager around the work."""
 
     def __init__(self, console: Console, *, clock: Callable[[], float] = time.monotonic) -> None:
+        from rich.live import Live
+
         self._console = console
         self._clock = clock
         self._lock = threading.Lock()
@@ -121,6 +123,8 @@ class LiveMeter:
         self._live.stop()
 
     def _render(self) -> Table:
+        from rich.table import Table
+
         table = Table.grid(padding=(0, 2))
         with self._lock:
             states = list(self._states.values())
