@@ -4,46 +4,84 @@ and the checks that read them back (`factory sign`, `factory verify`, `factory r
 from __future__ import annotations
 
 import contextlib
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from factory import resources
 from factory.distribution import inspect as inspection
 from factory.distribution import media_types, reference, referrers
-from factory.distribution.media_types import Descriptor
+from factory.distribution.media_types import Descriptor, canonical_json, sha256_digest
 from factory.distribution.transport import Transport
 from factory.image.assemble import LayoutResult
 from factory.model import config as cfg
+from factory.model.dist import Dist
 from factory.publish import sbom, signing
-from factory.util import console
+from factory.util import console, fsutil
+from factory.util.fingerprint import code_digest
+
+_SBOM_CODE: Final = ("factory.publish.sbom", "factory.publish.supply", "factory.validate.elf")
+"""The code an SBOM is made by: a change to it makes the cached SBOMs stale."""
 
 
 def sbom_bytes(config: cfg.Config, layout: LayoutResult) -> bytes:
     """The SPDX document of one assembled image: a function of the image and its inputs (the
     workspace's Cargo.lock, the binaries, the builder's Dockerfile), whatever the checkout's
-    path or the engine's state."""
+    path or the engine's state. Made once per set of inputs (the binaries are the index's),
+    then read from dist/.cache/sbom/: a push of an unchanged image reads no ELF file."""
     lock = config.workspace_path / "Cargo.lock"
-    crates: tuple[sbom.Crate, ...] = ()
-    if lock.is_file():
-        crates = sbom.read_lock(lock)
-    else:
+    if not lock.is_file():
         console.warn(
             f"{lock} does not exist: the SBOM of {layout.image} lists the toolchain only "
             "(run `cargo generate-lockfile` in the workspace to list its crates)."
         )
+    dockerfile = config.dockerfile_path
+    if not dockerfile.is_file():  # built elsewhere (--no-build): factory's own builder's
+        dockerfile = resources.dockerfile("builder")
+    inputs = {
+        "code": code_digest(_SBOM_CODE),
+        "image": layout.image,
+        "repository": layout.repository,
+        "index": layout.index.digest,
+        "created": layout.provenance.created,
+        "lock": _file_digest(lock),
+        "dockerfile": [dockerfile.name, _file_digest(dockerfile)],
+    }
+    key = sha256_digest(canonical_json(inputs)).removeprefix("sha256:")
+    cached = Dist.of(config).sbom_cache / f"{key}.spdx.json"
+    data = _read_sbom(cached, name=f"{layout.repository}@{layout.index.digest}")
+    if data is None:
+        data = _make_sbom(layout, lock, dockerfile)
+        fsutil.atomic_write(cached, data)
+    return data
+
+
+def _file_digest(path: Path) -> str | None:
+    return sha256_digest(path.read_bytes()) if path.is_file() else None
+
+
+def _read_sbom(path: Path, *, name: str) -> bytes | None:
+    """A cached SBOM, when it is one and names the image ``name``."""
+    try:
+        data = path.read_bytes()
+        document = json.loads(data)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(document, dict) and document.get("name") == name else None
+
+
+def _make_sbom(layout: LayoutResult, lock: Path, dockerfile: Path) -> bytes:
+    crates = sbom.read_lock(lock) if lock.is_file() else ()
     from factory.validate import elf  # pyelftools loads only when an SBOM is made
 
     toolchains = []
     for image in layout.images:
         with contextlib.suppress(elf.UnreadableElf, OSError):
             toolchains.append(elf.inspect(image.binary.path).toolchain)
-    dockerfile = config.dockerfile_path
-    if not dockerfile.is_file():  # built elsewhere (--no-build): factory's own builder's
-        dockerfile = resources.dockerfile("builder")
     document = sbom.document(
         image=layout.image,
         repository=layout.repository,

@@ -182,6 +182,7 @@ def test_push_sends_each_layout_to_its_repository(
             blobs_uploaded=3,
             blobs_skipped=0,
             blobs_mounted=0,
+            manifests_written=4,
         )
 
     monkeypatch.setattr(publisher, "push_layout", fake_push)
@@ -198,7 +199,10 @@ def test_push_sends_each_layout_to_its_repository(
     )
     out = capsys.readouterr().out
     assert calls == [(project.dist / "oci" / "greeter", "reg.example/team/greeter", False)]
-    assert "pushed reg.example/team/greeter (2.0 KiB uploaded):" in out
+    assert (
+        "pushed reg.example/team/greeter (2.0 KiB uploaded, 4 manifest(s) or tag(s) written):"
+        in out
+    )
     assert "reg.example/team/greeter:latest = reg.example/team/greeter@sha256:ab" in out
 
     assert main(["image", "--no-build", "-C", config, "--push", "--insecure", "--json"]) == 0
@@ -248,3 +252,41 @@ def test_the_pipeline_composes_the_publishers_from_the_options(tmp_path: Path) -
     ]
     publishing.publish_all([Recording("load"), Recording("push")], layouts)
     assert [name for name, _ in calls] == ["load", "load", "push", "push"]
+
+
+def test_a_second_image_push_writes_nothing_to_the_registry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`factory image --push` twice into the in-process registry: the second run (the no-op)
+    sends no PUT, POST, PATCH or DELETE, for the image or its SBOM, and says what it skipped."""
+    from factory.distribution import push as registry
+    from tests.fake_http import serve
+    from tests.fake_registry import FakeRegistry
+
+    project = make_project(tmp_path / "p", ("amd64", "arm64"))
+    config = str(project.root / "images.toml")
+    with serve(FakeRegistry()) as server:
+        repository = f"{server.address}/team"
+        argv = ["image", "--no-build", "-C", config, "--push", "--registry", repository]
+        assert main([*argv, "--json"]) == 0
+        first = json.loads(capsys.readouterr().out)
+        registry._KNOWN_BLOBS.clear()
+        start = len(server.requests)
+        assert main([*argv, "--json"]) == 0
+        again = json.loads(capsys.readouterr().out)
+        writes = [
+            (r.method, r.path)
+            for r in server.requests[start:]
+            if r.method in ("PUT", "POST", "PATCH", "DELETE")
+        ]
+        assert main(argv) == 0
+        human = capsys.readouterr().out
+    assert writes == []
+    [pushed] = again["pushed"]
+    written = first["pushed"][0]["manifests_written"]
+    assert written == 8  # 2 manifests by digest, 2 targets x 2 tags, the index's 2 tags
+    assert (pushed["manifests_written"], pushed["manifests_skipped"]) == (0, written)
+    [attached] = again["attached"]
+    assert (attached["manifests_written"], attached["manifests_skipped"]) == (0, 1)
+    assert attached["digest"] == first["attached"][0]["digest"]
+    assert f"pushed {repository}/greeter (nothing uploaded, nothing written):" in human
