@@ -1,5 +1,8 @@
 """Supply-chain documents of pushed images: the SBOM and the signature attached as referrers,
-and the checks that read them back (`factory sign`, `factory verify`, `factory referrers`)."""
+and the checks that read them back (`factory sign`, `factory verify`, `factory referrers`).
+
+The signing code (and cryptography with it) is imported only where a key is read or a
+signature made or checked: a push without --sign-key does not load it."""
 
 from __future__ import annotations
 
@@ -8,9 +11,7 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
-
-from cryptography.hazmat.primitives.asymmetric import ec
+from typing import TYPE_CHECKING, Any, Final
 
 from factory import resources
 from factory.distribution import inspect as inspection
@@ -20,9 +21,14 @@ from factory.distribution.transport import Transport
 from factory.image.assemble import LayoutResult
 from factory.model import config as cfg
 from factory.model.dist import Dist
-from factory.publish import sbom, signing
+from factory.publish import sbom
 from factory.util import console, fsutil
 from factory.util.fingerprint import code_digest
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from factory.publish import signing
 
 _SBOM_CODE: Final = ("factory.publish.sbom", "factory.publish.supply", "factory.validate.elf")
 """The code an SBOM is made by: a change to it makes the cached SBOMs stale."""
@@ -129,14 +135,20 @@ class SignatureAttachment:
     @classmethod
     def read(cls, path: Path) -> SignatureAttachment:
         """With the key read now: before anything is built, so a wrong key fails at once."""
+        from factory.publish import signing
+
         return cls(key=signing.load_private_key(path))
 
     def artifact(
         self, layout: LayoutResult, destination: reference.Reference
     ) -> referrers.ReferrerArtifact:
+        from factory.publish import signing
+
         return signing.signature_artifact(self.key, destination.name, layout.index.digest)
 
     def tags(self, subject: Descriptor) -> tuple[str, ...]:
+        from factory.publish import signing
+
         return (signing.cosign_tag(subject.digest),)
 
 
@@ -149,6 +161,8 @@ def resolve(text: str, *, insecure: bool) -> tuple[reference.Reference, Descript
 
 def sign(text: str, key_path: Path, *, insecure: bool) -> referrers.Attached:
     """Sign the image ``text`` names."""
+    from factory.publish import signing
+
     key = signing.load_private_key(key_path)
     ref, subject = resolve(text, insecure=insecure)
     artifact = signing.signature_artifact(key, ref.name, subject.digest)
@@ -168,6 +182,8 @@ def sign(text: str, key_path: Path, *, insecure: bool) -> referrers.Attached:
 
 def verify(text: str, public_key: Path, *, insecure: bool) -> list[signing.Checked]:
     """Check every signature of the image ``text`` names; raises unless one is valid."""
+    from factory.publish import signing
+
     key = signing.load_public_key(public_key)
     ref, subject = resolve(text, insecure=insecure)
     checked = []
