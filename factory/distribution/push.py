@@ -1,8 +1,9 @@
 """Push an OCI image layout to a registry (OCI distribution spec), in an order a consumer can trust.
 
-0. a HEAD of every image manifest by digest: a manifest the registry has vouches for its blobs
-   (a registry refuses a manifest whose blobs it lacks), so only the blobs of the others are
-   looked at;
+0. a HEAD of every tag (``Accept``: its manifest's or index's media type): what it names now;
+   then a HEAD by digest of each image manifest no tag names yet. A manifest the registry has
+   vouches for its blobs (a registry refuses a manifest whose blobs it lacks), so only the
+   blobs of the others are looked at;
 1. every blob those manifests reference: HEAD first (never uploaded twice); when it is absent,
    a cross-repository mount from a sibling repository of the same registry that has it; else
    an upload: monolithic (POST, then PUT with the bytes) up to ``chunk_size``, chunked PATCHes
@@ -13,9 +14,10 @@
    manifests are not there yet;
 4. a GET of each index tag: the bytes served must have the digest pushed.
 
-A tag is written only when it does not name the digest already (a HEAD first): re-tagging the
-same digest is a write all the same (webhooks fire, registries with immutable tags refuse it),
-so a push of an unchanged layout writes nothing.
+A tag is written only when it did not name that digest already: re-tagging the same digest is
+a write all the same (webhooks fire, registries with immutable tags refuse it), so a push of an
+unchanged layout writes nothing: its requests are the HEADs of its tags and one GET per index
+tag.
 """
 
 from __future__ import annotations
@@ -134,12 +136,9 @@ class Pusher:
             transport.add_scope(source, "pull")
 
     @property
-    def manifests_written(self) -> int:
-        return self._tally.written
-
-    @property
-    def manifests_skipped(self) -> int:
-        return self._tally.unchanged
+    def manifest_counts(self) -> tuple[int, int]:
+        """Manifests and tags written so far, and those found already naming their digest."""
+        return self._tally.written, self._tally.unchanged
 
     # --- blobs ---------------------------------------------------------------------------
 
@@ -245,8 +244,8 @@ class Pusher:
     # --- manifests -----------------------------------------------------------------------
 
     def served_digest(self, target: str, media_type: str) -> str | None:
-        """The digest the repository's ``target`` (a tag or a digest) names now, by a HEAD that
-        accepts ``media_type``; None when it is absent or the registry does not say."""
+        """What the repository's ``target`` (a tag or a digest) names now, by a HEAD accepting
+        ``media_type``; None when it is absent or the registry does not say."""
         response = self.t.request(
             "HEAD",
             f"/v2/{self.repo}/manifests/{target}",
@@ -264,9 +263,12 @@ class Pusher:
         return self.served_digest(digest, media_type) == digest
 
     def unchanged(self, digest: str, target: str) -> None:
-        """Count ``target`` as already naming ``digest``: not written."""
+        """Count ``target`` (a tag, or ``digest`` itself) as naming ``digest``: not written."""
         self._tally.unchanged += 1
-        self.log(f"{self.repo}:{target} already names {digest[:19]}")
+        if target == digest:
+            self.log(f"manifest {digest[:19]} already in {self.repo}")
+        else:
+            self.log(f"{self.repo}:{target} already names {digest[:19]}")
 
     def ensure_manifest(self, data: bytes, media_type: str, target: str) -> bool:
         """Make ``target`` name the manifest ``data``: a PUT, unless a HEAD finds that it names
@@ -348,11 +350,17 @@ def push_layout(
     t = transport or Transport(ref.api_host, insecure=insecure, policy=policy, log=log)
     try:
         pusher = Pusher(t, ref.repository, chunk_size=chunk_size, mount_from=mount_from, log=log)
+        named = {
+            x.tag: pusher.served_digest(x.tag, x.document.media_type)
+            for x in (*plan.manifest_tags, *plan.index_tags)
+        }
         missing = tuple(
-            m for m in plan.manifests if not pusher.manifest_exists(m.digest, m.media_type)
+            m
+            for m in plan.manifests
+            if m.digest not in named.values() and not pusher.manifest_exists(m.digest, m.media_type)
         )
         _push_blobs(pusher, plan, missing, progress)
-        _push_manifests(pusher, plan, missing)
+        _push_manifests(pusher, plan, missing, named)
         return _result(ref.name, plan, pusher._tally)
     finally:
         if own:
@@ -382,9 +390,15 @@ def _push_blobs(
             progress(done, total)
 
 
-def _push_manifests(pusher: Pusher, plan: Plan, missing: Sequence[push_plan.Document]) -> None:
-    """The ``missing`` manifests by digest, then the tags that do not name their document yet
-    (the index tags last), then each index tag read back."""
+def _push_manifests(
+    pusher: Pusher,
+    plan: Plan,
+    missing: Sequence[push_plan.Document],
+    named: Mapping[str, str | None],
+) -> None:
+    """The ``missing`` manifests by digest, then each tag that did not name its document when
+    the push started (``named``: tag -> the digest it named), the index tags last; then each
+    index tag read back."""
     lacking = {m.digest for m in missing}
     for manifest in plan.manifests:
         if manifest.digest in lacking:
@@ -392,7 +406,11 @@ def _push_manifests(pusher: Pusher, plan: Plan, missing: Sequence[push_plan.Docu
         else:
             pusher.unchanged(manifest.digest, manifest.digest)
     for tagged in (*plan.manifest_tags, *plan.index_tags):
-        pusher.ensure_manifest(tagged.document.data, tagged.document.media_type, tagged.tag)
+        document = tagged.document
+        if named.get(tagged.tag) == document.digest:
+            pusher.unchanged(document.digest, tagged.tag)
+        else:
+            pusher.put_manifest(document.data, document.media_type, tagged.tag)
     for tagged in plan.index_tags:
         pusher.verify(tagged)
 

@@ -151,7 +151,7 @@ def attach(
     else:
         pusher = Pusher(transport, repository, log=log)
         via = _push(pusher, subject, artifact, data, layout=layout, tags=tags)
-        written, skipped = pusher.manifests_written, pusher.manifests_skipped
+        written, skipped = pusher.manifest_counts
         log(f"{artifact.artifact_type} {digest[:19]} refers to {subject.digest[:19]} ({via})")
     return Attached(
         repository=repository,

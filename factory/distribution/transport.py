@@ -391,6 +391,33 @@ class Transport:
         )
 
 
+class Transports:
+    """One `Transport` per registry host (and TLS choice), opened on first use and closed
+    together: the pushes and attachments of one run share each registry's probe, token and
+    kept-alive connections instead of starting over for each."""
+
+    def __init__(self, *, log: console.Progress = _nothing) -> None:
+        self._log = log
+        self._open: dict[tuple[str, bool], Transport] = {}
+
+    def get(self, host: str, *, insecure: bool) -> Transport:
+        key = (host, insecure)
+        if key not in self._open:
+            self._open[key] = Transport(host, insecure=insecure, log=self._log)
+        return self._open[key]
+
+    def close(self) -> None:
+        for transport in self._open.values():
+            transport.close()
+        self._open.clear()
+
+    def __enter__(self) -> Transports:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
 def _root(exc: BaseException) -> str:
     """The innermost reason of a requests/urllib3 exception, without URLs' query strings."""
     seen: Iterable[BaseException] = ()

@@ -5,7 +5,8 @@ after) and says what it did (``Published``). The core publishers do one thing ea
 load (``--load``; ``docker_load`` makes the archive) and the registry push. What rides on a
 push (an SBOM, a signature) is a wrapper, ``Referring``: it publishes through the publisher it
 wraps, then attaches one ``Attachment`` to the index that was pushed, unless the subject
-already has that very artifact among its referrers. The pipeline
+already has that very artifact among its referrers. The registry publishers of one run share
+their ``Transports`` (one probe, one token, kept-alive connections per registry). The pipeline
 (``factory.pipeline.publishing``) composes them from the options and runs them over the layouts.
 """
 
@@ -17,7 +18,7 @@ from typing import Protocol
 from factory.distribution import reference, referrers
 from factory.distribution.media_types import Descriptor
 from factory.distribution.push import PushResult, push_layout
-from factory.distribution.transport import Transport
+from factory.distribution.transport import Transports
 from factory.engine.local_registry import ensure_local_registry
 from factory.image.assemble import LayoutResult
 from factory.publish import docker_load
@@ -77,11 +78,15 @@ class RegistryPush:
     """Push the layout; a loopback repository where nothing answers gets the local registry."""
 
     insecure: bool
+    transports: Transports
 
     def publish(self, layout: LayoutResult, destination: str) -> Published:
         ensure_local_registry(destination)
         console.info(f"pushing {layout.image} to {destination}")
-        return Published(pushed=(push_layout(layout.path, destination, insecure=self.insecure),))
+        transport = self.transports.get(
+            reference.repository(destination).api_host, insecure=self.insecure
+        )
+        return Published(pushed=(push_layout(layout.path, destination, transport=transport),))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +96,7 @@ class Referring:
     inner: Publisher
     attachment: Attachment
     insecure: bool
+    transports: Transports
 
     def publish(self, layout: LayoutResult, destination: str) -> Published:
         done = self.inner.publish(layout, destination)
@@ -98,14 +104,12 @@ class Referring:
         subject = Descriptor(
             media_type=layout.index.media_type, digest=layout.index.digest, size=layout.index.size
         )
-        artifact = self.attachment.artifact(layout, ref)
-        with Transport(ref.api_host, insecure=self.insecure, log=console.detail) as t:
-            attached = referrers.attach(
-                t,
-                ref.repository,
-                subject,
-                artifact,
-                layout=layout.path,
-                tags=self.attachment.tags(subject),
-            )
+        attached = referrers.attach(
+            self.transports.get(ref.api_host, insecure=self.insecure),
+            ref.repository,
+            subject,
+            self.attachment.artifact(layout, ref),
+            layout=layout.path,
+            tags=self.attachment.tags(subject),
+        )
         return done + Published(attached=(attached,))

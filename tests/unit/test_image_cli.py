@@ -164,12 +164,13 @@ def test_push_sends_each_layout_to_its_repository(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from factory.distribution import push as registry
+    from factory.distribution.transport import Transport
     from factory.publish import publisher
 
     calls: list[tuple[Path, str, bool]] = []
 
-    def fake_push(layout: Path, repository: str, *, insecure: bool) -> registry.PushResult:
-        calls.append((layout, repository, insecure))
+    def fake_push(layout: Path, repository: str, *, transport: Transport) -> registry.PushResult:
+        calls.append((layout, repository, transport.insecure))
         return registry.PushResult(
             repository=repository,
             indexes=(
@@ -217,22 +218,27 @@ def test_push_sends_each_layout_to_its_repository(
 def test_the_pipeline_composes_the_publishers_from_the_options(tmp_path: Path) -> None:
     """--load, then the push wrapped by the SBOM and then by the signature; each publisher runs
     over every layout before the next one starts."""
+    from factory.distribution.transport import Transports
     from factory.pipeline import publishing
     from factory.publish import publisher, signing, supply
 
     config = make_project(tmp_path / "p", ("amd64",)).config
-    assert publishing.publishers(config, publishing.PublishOptions()) == []
+    shared = Transports()
+    assert publishing.publishers(config, publishing.PublishOptions(), shared) == []
     keys = signing.generate(tmp_path / "cosign", environ={})
     options = publishing.PublishOptions(load=True, push=True, sign_key=keys.private)
-    load, push = publishing.publishers(config, options)
+    load, push = publishing.publishers(config, options, shared)
     assert load == publisher.DockerLoad()
     assert isinstance(push, publisher.Referring)
     assert isinstance(push.attachment, supply.SignatureAttachment)
     assert isinstance(push.inner, publisher.Referring)
     assert push.inner.attachment == supply.SbomAttachment(config=config)
-    assert push.inner.inner == publisher.RegistryPush(insecure=False)
+    assert push.inner.inner == publisher.RegistryPush(insecure=False, transports=shared)
+    assert push.transports is push.inner.transports is shared, "one probe and token per run"
     unsigned = publishing.PublishOptions(push=True, sbom=False, insecure=True)
-    assert publishing.publishers(config, unsigned) == [publisher.RegistryPush(insecure=True)]
+    assert publishing.publishers(config, unsigned, shared) == [
+        publisher.RegistryPush(insecure=True, transports=shared)
+    ]
 
     calls: list[tuple[str, str]] = []
 
@@ -274,14 +280,16 @@ def test_a_second_image_push_writes_nothing_to_the_registry(
         start = len(server.requests)
         assert main([*argv, "--json"]) == 0
         again = json.loads(capsys.readouterr().out)
+        second = server.requests[start:]
         writes = [
-            (r.method, r.path)
-            for r in server.requests[start:]
-            if r.method in ("PUT", "POST", "PATCH", "DELETE")
+            (r.method, r.path) for r in second if r.method in ("PUT", "POST", "PATCH", "DELETE")
         ]
         assert main(argv) == 0
         human = capsys.readouterr().out
     assert writes == []
+    # /v2/ is asked twice: whether a registry answers there at all (else factory would start
+    # one), and the probe of the one transport the push and the SBOM share
+    assert len([r for r in second if r.path == "/v2/"]) == 2
     [pushed] = again["pushed"]
     written = first["pushed"][0]["manifests_written"]
     assert written == 8  # 2 manifests by digest, 2 targets x 2 tags, the index's 2 tags
