@@ -35,6 +35,7 @@ from factory.distribution.retry import RetryPolicy
 from factory.distribution.transport import Transport, refused
 from factory.errors import RegistryError
 from factory.util import console
+from factory.util.concurrency import side_by_side
 
 DEFAULT_CHUNK_SIZE: Final = 16 << 20
 ByteProgress = Callable[[int, int], None]
@@ -259,9 +260,6 @@ class Pusher:
         # Asked by digest, a 200 is the answer even without the header.
         return served or (target if target.startswith("sha256:") else None)
 
-    def manifest_exists(self, digest: str, media_type: str) -> bool:
-        return self.served_digest(digest, media_type) == digest
-
     def unchanged(self, digest: str, target: str) -> None:
         """Count ``target`` (a tag, or ``digest`` itself) as naming ``digest``: not written."""
         self._tally.unchanged += 1
@@ -269,16 +267,6 @@ class Pusher:
             self.log(f"manifest {digest[:19]} already in {self.repo}")
         else:
             self.log(f"{self.repo}:{target} already names {digest[:19]}")
-
-    def ensure_manifest(self, data: bytes, media_type: str, target: str) -> bool:
-        """Make ``target`` name the manifest ``data``: a PUT, unless a HEAD finds that it names
-        that digest already. True when it wrote."""
-        digest = sha256_digest(data)
-        if self.served_digest(target, media_type) == digest:
-            self.unchanged(digest, target)
-            return False
-        self.put_manifest(data, media_type, target)
-        return True
 
     def put_manifest(self, data: bytes, media_type: str, target: str) -> Mapping[str, str]:
         """PUT the manifest (or index) ``data`` as ``target`` (a tag or its digest); the
@@ -350,14 +338,12 @@ def push_layout(
     t = transport or Transport(ref.api_host, insecure=insecure, policy=policy, log=log)
     try:
         pusher = Pusher(t, ref.repository, chunk_size=chunk_size, mount_from=mount_from, log=log)
-        named = {
-            x.tag: pusher.served_digest(x.tag, x.document.media_type)
-            for x in (*plan.manifest_tags, *plan.index_tags)
-        }
+        named = _named(pusher, (*plan.manifest_tags, *plan.index_tags))
         missing = tuple(
             m
             for m in plan.manifests
-            if m.digest not in named.values() and not pusher.manifest_exists(m.digest, m.media_type)
+            if m.digest not in named.values()
+            and pusher.served_digest(m.digest, m.media_type) != m.digest
         )
         _push_blobs(pusher, plan, missing, progress)
         _push_manifests(pusher, plan, missing, named)
@@ -365,6 +351,17 @@ def push_layout(
     finally:
         if own:
             t.close()
+
+
+def _named(pusher: Pusher, tagged: Sequence[push_plan.Tagged]) -> dict[str, str | None]:
+    """Tag -> the digest it names now: the first HEAD alone (it may probe and authenticate for
+    all), the others side by side (each mostly waits for the registry)."""
+
+    def served(x: push_plan.Tagged) -> str | None:
+        return pusher.served_digest(x.tag, x.document.media_type)
+
+    digests = [served(x) for x in tagged[:1]] + side_by_side(served, tagged[1:])
+    return {x.tag: digest for x, digest in zip(tagged, digests, strict=True)}
 
 
 def _push_blobs(

@@ -184,8 +184,11 @@ def _push(
     for blob in blobs:
         pusher.push_blob(sha256_digest(blob), len(blob), io.BytesIO(blob))
     headers = pusher.put_manifest(data, MEDIA_MANIFEST, digest)
-    for tag in tags:
-        pusher.ensure_manifest(data, MEDIA_MANIFEST, tag)
+    for tag in tags:  # written only when it does not name the artifact yet
+        if pusher.served_digest(tag, MEDIA_MANIFEST) == digest:
+            pusher.unchanged(digest, tag)
+        else:
+            pusher.put_manifest(data, MEDIA_MANIFEST, tag)
     if headers.get("OCI-Subject") == subject.digest:
         return "referrers API"
     descriptor = {
