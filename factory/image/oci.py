@@ -12,6 +12,7 @@ Nothing here touches the network or a Docker engine. Every function is pure exce
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -57,8 +58,10 @@ class Blob:
     media_type: str
     data: bytes
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
+        """Hashed once: a layer's digest is asked for by its descriptor, the layout and the
+        config."""
         return sha256_digest(self.data)
 
     @property
@@ -96,7 +99,7 @@ class Layer:
     tar: bytes
     blob: Blob
 
-    @property
+    @functools.cached_property
     def diff_id(self) -> str:
         return sha256_digest(self.tar)
 
