@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from factory.distribution.transport import Transports
 from factory.image.assemble import LayoutResult
 from factory.model import config as cfg
 from factory.model.targets import Target
@@ -24,6 +23,7 @@ from factory.publish.publisher import (
     Publisher,
     Referring,
     RegistryPush,
+    Transports,
 )
 from factory.publish.supply import SbomAttachment, SignatureAttachment
 from factory.util import console
@@ -97,7 +97,7 @@ def image_job(
     progress: console.Progress = console.info,
 ) -> JobResult:
     """Compose the publishers (a wrong signing key fails here), run the stages, publish."""
-    with Transports(log=console.detail) as transports:
+    with Transports() as transports:
         chain = publishers(config, publish, transports)
         outcome = stages.run(
             config,

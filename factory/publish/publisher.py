@@ -18,7 +18,7 @@ from typing import Protocol
 from factory.distribution import reference, referrers
 from factory.distribution.media_types import Descriptor
 from factory.distribution.push import PushResult, push_layout
-from factory.distribution.transport import Transports
+from factory.distribution.transport import Transport
 from factory.engine.local_registry import ensure_local_registry
 from factory.image.assemble import LayoutResult
 from factory.publish import docker_load
@@ -40,6 +40,33 @@ class Published:
             pushed=self.pushed + other.pushed,
             attached=self.attached + other.attached,
         )
+
+
+class Transports:
+    """One `Transport` per registry host (and TLS choice), opened on first use and closed
+    together: the pushes and attachments of one run share each registry's probe, token and
+    kept-alive connections instead of starting over for each."""
+
+    def __init__(self, *, log: console.Progress = console.detail) -> None:
+        self._log = log
+        self._open: dict[tuple[str, bool], Transport] = {}
+
+    def get(self, host: str, *, insecure: bool) -> Transport:
+        key = (host, insecure)
+        if key not in self._open:
+            self._open[key] = Transport(host, insecure=insecure, log=self._log)
+        return self._open[key]
+
+    def close(self) -> None:
+        for transport in self._open.values():
+            transport.close()
+        self._open.clear()
+
+    def __enter__(self) -> Transports:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 class Publisher(Protocol):

@@ -218,12 +218,11 @@ def test_push_sends_each_layout_to_its_repository(
 def test_the_pipeline_composes_the_publishers_from_the_options(tmp_path: Path) -> None:
     """--load, then the push wrapped by the SBOM and then by the signature; each publisher runs
     over every layout before the next one starts."""
-    from factory.distribution.transport import Transports
     from factory.pipeline import publishing
     from factory.publish import publisher, signing, supply
 
     config = make_project(tmp_path / "p", ("amd64",)).config
-    shared = Transports()
+    shared = publisher.Transports()
     assert publishing.publishers(config, publishing.PublishOptions(), shared) == []
     keys = signing.generate(tmp_path / "cosign", environ={})
     options = publishing.PublishOptions(load=True, push=True, sign_key=keys.private)

@@ -19,7 +19,7 @@ from factory import resources
 from factory.distribution import media_types, referrers
 from factory.distribution.media_types import Descriptor
 from factory.distribution.retry import RetryPolicy
-from factory.distribution.transport import Transport, Transports
+from factory.distribution.transport import Transport
 from factory.errors import ConfigError, RegistryError, UsageError, ValidationError
 from factory.model.dist import Dist
 from factory.publish import sbom, signing
@@ -474,7 +474,11 @@ def test_a_second_push_attaches_no_second_sbom(
         raise AssertionError(f"the SBOM was made again: {path} was read")
 
     for fake in (FakeRegistry(), ReferrersRegistry()):
-        with serve(fake) as server, monkeypatch.context() as patched, Transports() as transports:
+        with (
+            serve(fake) as server,
+            monkeypatch.context() as patched,
+            publisher.Transports() as transports,
+        ):
             destination = f"{server.address}/team/greeter"
             attaching = publisher.Referring(
                 inner=Pushed(),
