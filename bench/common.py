@@ -11,6 +11,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -263,6 +264,18 @@ def registry_rx_bytes() -> int:
         ["docker", "exec", REGISTRY_CONTAINER, "cat", "/sys/class/net/eth0/statistics/rx_bytes"]
     )
     return int(done.stdout.strip())
+
+
+WRITE_METHODS: Final = ("PUT", "POST", "PATCH", "DELETE")
+
+
+def registry_writes(repository: str) -> int:
+    """Write requests (PUT, POST, PATCH, DELETE) the local registry has logged so far for the
+    repository ``host/path`` (its access log names each request's method and path)."""
+    path = repository.split("/", 1)[1]
+    done = run(["docker", "logs", REGISTRY_CONTAINER])
+    pattern = re.compile(rf'"(?:{"|".join(WRITE_METHODS)}) /v2/{re.escape(path)}/')
+    return len(pattern.findall(done.stdout + done.stderr))
 
 
 def unique(prefix: str) -> str:

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         code = app(args=args, prog_name="factory", standalone_mode=False)
     except FactoryError as err:
         if console.options().debug:
-            console.stderr.print_exception()
+            console.print_exception()
         console.error(str(err))
         code = int(err.exit_code)
     except (typer.Abort, KeyboardInterrupt):
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         code = err.exit_code
     except Exception as err:  # a bug: say so plainly, traceback only with --debug
         if console.options().debug or "--debug" in args:
-            console.stderr.print_exception()
+            console.print_exception()
         console.error(
             f"internal error: {type(err).__name__}: {err}. This is a bug in factory; "
             "run again with --debug for the traceback and report it."

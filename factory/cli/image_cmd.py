@@ -190,7 +190,12 @@ def show_summary(
             console.result(f"  {r.repository}:{tag}")
     for p in pushed:
         uploaded = f"{_size(p.bytes_uploaded)} uploaded" if p.bytes_uploaded else "nothing uploaded"
-        console.result(f"pushed {p.repository} ({uploaded}):")
+        written = (
+            f"{p.manifests_written} manifest(s) or tag(s) written"
+            if p.manifests_written
+            else "nothing written"
+        )
+        console.result(f"pushed {p.repository} ({uploaded}, {written}):")
         for index in p.indexes:
             console.result(f"  {p.repository}:{index.tag} = {index.reference}")
     for a in attached:

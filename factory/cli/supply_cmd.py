@@ -13,7 +13,7 @@ import typer
 
 from factory.cli.app import app
 from factory.cli.options import InsecureOption, ReferenceArgument
-from factory.publish import signing, supply
+from factory.publish import supply
 from factory.util import console
 
 
@@ -24,6 +24,8 @@ def keygen_command(
     ],
 ) -> None:
     """Make an ECDSA P-256 key pair for signing images (PEM; encrypted if COSIGN_PASSWORD)."""
+    from factory.publish import signing  # cryptography loads only for the signing commands
+
     pair = signing.generate(prefix)
     if console.options().json:
         console.result_json({"private": str(pair.private), "public": str(pair.public)})

@@ -3,13 +3,14 @@
 From the layout's index.json: each image index entry (annotation
 ``org.opencontainers.image.ref.name`` = its tag) and each image manifest entry (ref name
 ``<tag>-<target>``). The plan lists every blob the manifests reference (config and layers,
-each once), every manifest (the indexes' children first, in index order), the manifest tags,
-and the index tags, which a push writes last.
+each once) and which manifest references which, every manifest (the indexes' children first, in
+index order), the manifest tags, and the index tags, which a push writes last.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,10 +54,17 @@ class Plan:
     manifests: tuple[Document, ...]
     manifest_tags: tuple[Tagged, ...]
     index_tags: tuple[Tagged, ...]
+    references: Mapping[str, tuple[str, ...]]
+    """Manifest digest -> the digests of its config and layers."""
 
     def blob_path(self, digest: str) -> Path:
         algorithm, _, hexdigest = digest.partition(":")
         return self.layout / "blobs" / algorithm / hexdigest
+
+    def blobs_of(self, manifests: Iterable[Document]) -> tuple[BlobRef, ...]:
+        """The blobs (each once, in plan order) that ``manifests`` reference."""
+        wanted = {digest for m in manifests for digest in self.references[m.digest]}
+        return tuple(blob for blob in self.blobs if blob.digest in wanted)
 
 
 def _fail(layout: Path, what: str) -> RegistryError:
@@ -111,12 +119,14 @@ def _descriptors(layout: Path, document: dict[str, Any], key: str) -> list[dict[
 def read(layout: Path) -> Plan:
     """The push plan of the layout at ``layout``."""
     manifests, manifest_tags, index_tags = _documents(layout, _top_index(layout))
+    blobs, references = _blobs(layout, manifests)
     plan = Plan(
         layout=layout,
-        blobs=_blobs(layout, manifests),
+        blobs=blobs,
         manifests=manifests,
         manifest_tags=manifest_tags,
         index_tags=index_tags,
+        references=references,
     )
     _check_blobs(plan)
     return plan
@@ -176,9 +186,13 @@ def _add_children(layout: Path, index: Document, manifests: dict[str, Document])
             manifests[digest] = _read(layout, digest, child_type, platform)
 
 
-def _blobs(layout: Path, manifests: tuple[Document, ...]) -> tuple[BlobRef, ...]:
-    """Every config and layer the manifests reference, each once, in manifest order."""
+def _blobs(
+    layout: Path, manifests: tuple[Document, ...]
+) -> tuple[tuple[BlobRef, ...], dict[str, tuple[str, ...]]]:
+    """Every config and layer the manifests reference, each once, in manifest order; and per
+    manifest, the digests of the blobs it references."""
     blobs: dict[str, BlobRef] = {}
+    references: dict[str, tuple[str, ...]] = {}
     for manifest in manifests:
         parsed = _json(layout, manifest)
         config = parsed.get("config")
@@ -191,7 +205,8 @@ def _blobs(layout: Path, manifests: tuple[Document, ...]) -> tuple[BlobRef, ...]
                 blobs[digest] = BlobRef(
                     digest=digest, size=int(item.get("size", 0)), media_type=str(item["mediaType"])
                 )
-    return tuple(blobs.values())
+        references[manifest.digest] = tuple(str(item["digest"]) for item in listed)
+    return tuple(blobs.values()), references
 
 
 def _check_blobs(plan: Plan) -> None:

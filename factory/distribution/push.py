@@ -1,13 +1,23 @@
 """Push an OCI image layout to a registry (OCI distribution spec), in an order a consumer can trust.
 
-1. every blob the manifests reference: HEAD first (never uploaded twice); when it is absent,
+0. a HEAD of every tag (``Accept``: its manifest's or index's media type): what it names now;
+   then a HEAD by digest of each image manifest no tag names yet. A manifest the registry has
+   vouches for its blobs (a registry refuses a manifest whose blobs it lacks), so only the
+   blobs of the others are looked at;
+1. every blob those manifests reference: HEAD first (never uploaded twice); when it is absent,
    a cross-repository mount from a sibling repository of the same registry that has it; else
    an upload: monolithic (POST, then PUT with the bytes) up to ``chunk_size``, chunked PATCHes
    above it (resuming from the registry's offset if a chunk is refused as out of range);
-2. every image manifest by digest, then the per-target tags (``<tag>-<target>``);
+2. every image manifest the registry lacks, by digest, then the per-target tags
+   (``<tag>-<target>``);
 3. the image index under each of its tags, last, so a tag never names an index whose
    manifests are not there yet;
 4. a GET of each index tag: the bytes served must have the digest pushed.
+
+A tag is written only when it did not name that digest already: re-tagging the same digest is
+a write all the same (webhooks fire, registries with immutable tags refuse it), so a push of an
+unchanged layout writes nothing: its requests are the HEADs of its tags and one GET per index
+tag.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from factory.distribution.retry import RetryPolicy
 from factory.distribution.transport import Transport, refused
 from factory.errors import RegistryError
 from factory.util import console
+from factory.util.concurrency import side_by_side
 
 DEFAULT_CHUNK_SIZE: Final = 16 << 20
 ByteProgress = Callable[[int, int], None]
@@ -69,6 +80,10 @@ class PushResult:
     blobs_skipped: int
     blobs_mounted: int
     manifest_bytes: int = 0
+    manifests_written: int = 0
+    """Manifest PUTs: each manifest by digest and each tag (the index's too) that was written."""
+    manifests_skipped: int = 0
+    """Manifests and tags the registry had already, with the same digest: not written again."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -77,6 +92,8 @@ class PushResult:
             "manifests": [m.to_json() for m in self.manifests],
             "bytes_uploaded": self.bytes_uploaded,
             "manifest_bytes": self.manifest_bytes,
+            "manifests_written": self.manifests_written,
+            "manifests_skipped": self.manifests_skipped,
             "blobs_uploaded": self.blobs_uploaded,
             "blobs_skipped": self.blobs_skipped,
             "blobs_mounted": self.blobs_mounted,
@@ -92,6 +109,8 @@ class _Tally:
     skipped: int = 0
     mounted: int = 0
     manifest_bytes: int = 0
+    written: int = 0
+    unchanged: int = 0
 
 
 class Pusher:
@@ -116,6 +135,11 @@ class Pusher:
         transport.add_scope(repository, "pull", "push")
         for source in self.mount_from:
             transport.add_scope(source, "pull")
+
+    @property
+    def manifest_counts(self) -> tuple[int, int]:
+        """Manifests and tags written so far, and those found already naming their digest."""
+        return self._tally.written, self._tally.unchanged
 
     # --- blobs ---------------------------------------------------------------------------
 
@@ -163,6 +187,12 @@ class Pusher:
         self._tally.uploaded_bytes += size
         self._remember(digest, self.repo)
         self.log(f"blob {digest[:19]} uploaded ({size} bytes)")
+
+    def vouched_for(self, digest: str) -> None:
+        """Count the blob ``digest`` as present without asking: a manifest the repository has
+        references it."""
+        self._tally.skipped += 1
+        self._remember(digest, self.repo)
 
     def _remember(self, digest: str, repository: str) -> None:
         self.known.setdefault(digest, set()).add(repository)
@@ -214,15 +244,29 @@ class Pusher:
 
     # --- manifests -----------------------------------------------------------------------
 
-    def manifest_exists(self, digest: str, media_type: str) -> bool:
+    def served_digest(self, target: str, media_type: str) -> str | None:
+        """What the repository's ``target`` (a tag or a digest) names now, by a HEAD accepting
+        ``media_type``; None when it is absent or the registry does not say."""
         response = self.t.request(
             "HEAD",
-            f"/v2/{self.repo}/manifests/{digest}",
+            f"/v2/{self.repo}/manifests/{target}",
             headers={"Accept": media_type},
-            what=f"a check of manifest {digest}",
+            what=f"a check of {self.repo}:{target}",
         )
         response.close()
-        return response.status_code == 200
+        if response.status_code != 200:
+            return None
+        served = response.headers.get("Docker-Content-Digest")
+        # Asked by digest, a 200 is the answer even without the header.
+        return served or (target if target.startswith("sha256:") else None)
+
+    def unchanged(self, digest: str, target: str) -> None:
+        """Count ``target`` (a tag, or ``digest`` itself) as naming ``digest``: not written."""
+        self._tally.unchanged += 1
+        if target == digest:
+            self.log(f"manifest {digest[:19]} already in {self.repo}")
+        else:
+            self.log(f"{self.repo}:{target} already names {digest[:19]}")
 
     def put_manifest(self, data: bytes, media_type: str, target: str) -> Mapping[str, str]:
         """PUT the manifest (or index) ``data`` as ``target`` (a tag or its digest); the
@@ -246,6 +290,7 @@ class Pusher:
                 hint="The registry rewrote the manifest; factory needs one that keeps bytes.",
             )
         self._tally.manifest_bytes += len(data)
+        self._tally.written += 1
         self.log(f"manifest {digest[:19]} -> {self.repo}:{target}")
         return response.headers
 
@@ -293,18 +338,48 @@ def push_layout(
     t = transport or Transport(ref.api_host, insecure=insecure, policy=policy, log=log)
     try:
         pusher = Pusher(t, ref.repository, chunk_size=chunk_size, mount_from=mount_from, log=log)
-        _push_blobs(pusher, plan, progress)
-        _push_manifests(pusher, plan)
+        named = _named(pusher, (*plan.manifest_tags, *plan.index_tags))
+        missing = tuple(
+            m
+            for m in plan.manifests
+            if m.digest not in named.values()
+            and pusher.served_digest(m.digest, m.media_type) != m.digest
+        )
+        _push_blobs(pusher, plan, missing, progress)
+        _push_manifests(pusher, plan, missing, named)
         return _result(ref.name, plan, pusher._tally)
     finally:
         if own:
             t.close()
 
 
-def _push_blobs(pusher: Pusher, plan: Plan, progress: ByteProgress | None) -> None:
-    total = sum(blob.size for blob in plan.blobs)
-    done = 0
+def _named(pusher: Pusher, tagged: Sequence[push_plan.Tagged]) -> dict[str, str | None]:
+    """Tag -> the digest it names now: the first HEAD alone (it may probe and authenticate for
+    all), the others side by side (each mostly waits for the registry)."""
+
+    def served(x: push_plan.Tagged) -> str | None:
+        return pusher.served_digest(x.tag, x.document.media_type)
+
+    digests = [served(x) for x in tagged[:1]] + side_by_side(served, tagged[1:])
+    return {x.tag: digest for x, digest in zip(tagged, digests, strict=True)}
+
+
+def _push_blobs(
+    pusher: Pusher,
+    plan: Plan,
+    missing: Sequence[push_plan.Document],
+    progress: ByteProgress | None,
+) -> None:
+    """The blobs of the ``missing`` manifests; those of the others are there already."""
+    needed = plan.blobs_of(missing)
     for blob in plan.blobs:
+        if blob not in needed:
+            pusher.vouched_for(blob.digest)
+    total = sum(blob.size for blob in plan.blobs)
+    done = total - sum(blob.size for blob in needed)
+    if done and progress is not None:
+        progress(done, total)
+    for blob in needed:
         with plan.blob_path(blob.digest).open("rb") as source:
             pusher.push_blob(blob.digest, blob.size, source)
         done += blob.size
@@ -312,15 +387,27 @@ def _push_blobs(pusher: Pusher, plan: Plan, progress: ByteProgress | None) -> No
             progress(done, total)
 
 
-def _push_manifests(pusher: Pusher, plan: Plan) -> None:
-    """The manifests by digest, their tags, then the index tags, each index read back."""
+def _push_manifests(
+    pusher: Pusher,
+    plan: Plan,
+    missing: Sequence[push_plan.Document],
+    named: Mapping[str, str | None],
+) -> None:
+    """The ``missing`` manifests by digest, then each tag that did not name its document when
+    the push started (``named``: tag -> the digest it named), the index tags last; then each
+    index tag read back."""
+    lacking = {m.digest for m in missing}
     for manifest in plan.manifests:
-        if pusher.manifest_exists(manifest.digest, manifest.media_type):
-            pusher.log(f"manifest {manifest.digest[:19]} already in {pusher.repo}")
-        else:
+        if manifest.digest in lacking:
             pusher.put_manifest(manifest.data, manifest.media_type, manifest.digest)
+        else:
+            pusher.unchanged(manifest.digest, manifest.digest)
     for tagged in (*plan.manifest_tags, *plan.index_tags):
-        pusher.put_manifest(tagged.document.data, tagged.document.media_type, tagged.tag)
+        document = tagged.document
+        if named.get(tagged.tag) == document.digest:
+            pusher.unchanged(document.digest, tagged.tag)
+        else:
+            pusher.put_manifest(document.data, document.media_type, tagged.tag)
     for tagged in plan.index_tags:
         pusher.verify(tagged)
 
@@ -352,4 +439,6 @@ def _result(name: str, plan: Plan, tally: _Tally) -> PushResult:
         blobs_skipped=tally.skipped,
         blobs_mounted=tally.mounted,
         manifest_bytes=tally.manifest_bytes,
+        manifests_written=tally.written,
+        manifests_skipped=tally.unchanged,
     )

@@ -92,6 +92,10 @@ class Attached:
     artifact_type: str
     via: Via
     tags: tuple[str, ...] = ()
+    manifests_written: int = 0
+    """Manifest PUTs: the artifact, its tags, the fallback tag's index."""
+    manifests_skipped: int = 0
+    """The artifact (already listed) or its tags (already naming it): not written again."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -102,6 +106,8 @@ class Attached:
             "artifact_type": self.artifact_type,
             "via": self.via,
             "tags": list(self.tags),
+            "manifests_written": self.manifests_written,
+            "manifests_skipped": self.manifests_skipped,
         }
 
 
@@ -139,12 +145,13 @@ def attach(
     data = artifact.manifest(subject)
     digest = sha256_digest(data)
     listed, via = find(transport, repository, subject.digest, artifact_type=artifact.artifact_type)
+    written, skipped = 0, 1
     if any(m.get("digest") == digest for m in listed):
         log(f"{artifact.artifact_type} {digest[:19]} already refers to {subject.digest[:19]}")
     else:
-        via = _push(
-            transport, repository, subject, artifact, data, layout=layout, tags=tags, log=log
-        )
+        pusher = Pusher(transport, repository, log=log)
+        via = _push(pusher, subject, artifact, data, layout=layout, tags=tags)
+        written, skipped = pusher.manifest_counts
         log(f"{artifact.artifact_type} {digest[:19]} refers to {subject.digest[:19]} ({via})")
     return Attached(
         repository=repository,
@@ -154,31 +161,34 @@ def attach(
         artifact_type=artifact.artifact_type,
         via=via,
         tags=tuple(tags),
+        manifests_written=written,
+        manifests_skipped=skipped,
     )
 
 
 def _push(
-    transport: Transport,
-    repository: str,
+    pusher: Pusher,
     subject: Descriptor,
     artifact: ReferrerArtifact,
     data: bytes,
     *,
     layout: Path,
     tags: Sequence[str],
-    log: console.Progress,
 ) -> Via:
-    """Blobs, then the manifest ``data``, then (without a referrers API) the fallback tag."""
+    """Blobs, then the manifest ``data`` and the tags that do not name it yet, then (without a
+    referrers API) the fallback tag."""
     digest = sha256_digest(data)
-    pusher = Pusher(transport, repository, log=log)
     blobs = (EMPTY_JSON, *(layer.data for layer in artifact.layers))
     for blob in blobs:
         _store(layout, blob)
     for blob in blobs:
         pusher.push_blob(sha256_digest(blob), len(blob), io.BytesIO(blob))
     headers = pusher.put_manifest(data, MEDIA_MANIFEST, digest)
-    for tag in tags:
-        pusher.put_manifest(data, MEDIA_MANIFEST, tag)
+    for tag in tags:  # written only when it does not name the artifact yet
+        if pusher.served_digest(tag, MEDIA_MANIFEST) == digest:
+            pusher.unchanged(digest, tag)
+        else:
+            pusher.put_manifest(data, MEDIA_MANIFEST, tag)
     if headers.get("OCI-Subject") == subject.digest:
         return "referrers API"
     descriptor = {

@@ -2,7 +2,9 @@
 
 - TLS is verified. Plain HTTP is used only for a loopback registry (127.0.0.0/8, ::1,
   localhost) or with ``insecure=True``, and then only after HTTPS failed at the connection level
-  (Docker's rule for insecure registries). ``insecure`` also accepts an unverified certificate.
+  (Docker's rule for insecure registries) or, on loopback, when a registry answers plain HTTP
+  on /v2/ (asked first there: no credentials are sent, and the TLS attempt it spares would
+  fail). ``insecure`` also accepts an unverified certificate.
 - A 401 answers with a challenge: Basic sends the docker config's user and password; Bearer gets
   a token from the realm for every scope the caller declared (``pull,push`` on the destination,
   ``pull`` on mount sources) and retries once. Credentials go only to HTTPS realms, or to a
@@ -227,7 +229,29 @@ class Transport:
             allow_redirects=method in ("GET", "HEAD"),
         )
 
+    def _plain_loopback(self) -> str | None:
+        """`http://host` when the host is this machine and a registry answers plain HTTP there
+        (200 or 401 on /v2/, no redirect): asked first for a loopback registry, which spares
+        the TLS attempt that would fail. None otherwise: the probe goes on as Docker's does."""
+        if not (self.plain_http_allowed and is_loopback(self.host)):
+            return None
+        base = f"http://{self.host}"
+        try:
+            response = self._session.get(
+                f"{base}/v2/", timeout=self._timeout, allow_redirects=False
+            )
+        except requests.RequestException:
+            return None
+        response.close()
+        if response.status_code not in (200, 401):
+            return None  # a TLS port's "plain HTTP sent to HTTPS" answer, a redirect, an error
+        self._log(f"{self.host}: using plain HTTP (loopback)")
+        return base
+
     def _probe(self) -> str:
+        plain = self._plain_loopback()
+        if plain is not None:
+            return plain
         schemes = ["https", "http"] if self.plain_http_allowed else ["https"]
         what = "the first request (GET /v2/)"
         failure: requests.RequestException | None = None

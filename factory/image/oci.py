@@ -12,6 +12,7 @@ Nothing here touches the network or a Docker engine. Every function is pure exce
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -57,8 +58,10 @@ class Blob:
     media_type: str
     data: bytes
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
+        """Hashed once: a layer's digest is asked for by its descriptor, the layout and the
+        config."""
         return sha256_digest(self.data)
 
     @property
@@ -96,7 +99,7 @@ class Layer:
     tar: bytes
     blob: Blob
 
-    @property
+    @functools.cached_property
     def diff_id(self) -> str:
         return sha256_digest(self.tar)
 
@@ -282,11 +285,15 @@ def layout_index(refs: Iterable[Descriptor]) -> bytes:
 
 
 def write_layout(path: Path, *, blobs: Iterable[Blob], refs: Sequence[Descriptor]) -> None:
-    """Write an OCI image layout at `path`, replacing whatever was there.
+    """Write an OCI image layout at `path`, replacing whatever was there, unless it is this very
+    layout already (the same index.json, every blob there with its size: an unchanged image).
 
     The layout is written beside `path` and renamed into place, so a reader never sees a
     layout whose index.json names a blob that is not there yet.
     """
+    blobs = list(blobs)
+    if _is_layout(path, blobs=blobs, index=layout_index(refs)):
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
@@ -310,6 +317,19 @@ def write_layout(path: Path, *, blobs: Iterable[Blob], refs: Sequence[Descriptor
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _is_layout(path: Path, *, blobs: Sequence[Blob], index: bytes) -> bool:
+    try:
+        if (path / "index.json").read_bytes() != index or not (path / "oci-layout").is_file():
+            return False
+        blob_dir = path / "blobs" / "sha256"
+        return all(
+            (blob_dir / blob.digest.removeprefix("sha256:")).stat().st_size == blob.size
+            for blob in blobs
+        )
+    except OSError:
+        return False
 
 
 def read_blob(layout: Path, digest: str) -> bytes:

@@ -47,8 +47,9 @@ def collect(
     workspace: Path, package: str, *, environ: Mapping[str, str] | None = None
 ) -> Provenance:
     """The provenance of `package` in the Cargo workspace at `workspace`."""
-    revision, _ = last_commit(workspace)
-    created, created_from = build_epoch(workspace, environ=environ)
+    commit = last_commit(workspace)
+    revision, _ = commit
+    created, created_from = build_epoch(workspace, environ=environ, commit=commit)
     package_table = cargo_package(workspace, package)
     source = source_url(_git(workspace, "remote", "get-url", "origin"))
     return Provenance(
@@ -60,9 +61,15 @@ def collect(
     )
 
 
-def build_epoch(workspace: Path, *, environ: Mapping[str, str] | None = None) -> tuple[int, str]:
+def build_epoch(
+    workspace: Path,
+    *,
+    environ: Mapping[str, str] | None = None,
+    commit: tuple[str | None, int | None] | None = None,
+) -> tuple[int, str]:
     """The time every build and image of this workspace claims, and where it came from:
-    SOURCE_DATE_EPOCH when set, else the last commit that touched the workspace, else 0.
+    SOURCE_DATE_EPOCH when set, else the last commit that touched the workspace (``commit``,
+    when the caller has read it with `last_commit` already), else 0.
 
     The compile gets it too (clang takes __DATE__ and __TIME__ from it), so two builds of the
     same sources give the same binary.
@@ -71,7 +78,7 @@ def build_epoch(workspace: Path, *, environ: Mapping[str, str] | None = None) ->
     epoch = source_date_epoch(env)
     if epoch is not None:
         return epoch, "SOURCE_DATE_EPOCH"
-    revision, commit_time = last_commit(workspace)
+    revision, commit_time = last_commit(workspace) if commit is None else commit
     if revision is not None and commit_time is not None:
         return commit_time, f"git commit {revision[:12]}"
     return 0, "none (no SOURCE_DATE_EPOCH, no git commit)"

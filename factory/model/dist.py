@@ -6,6 +6,7 @@ its paths.
     dist/report.json                        the validation's verdicts (factory.report/v1)
     dist/oci/<image>/                       one OCI image layout per image
     dist/.cache/layers/                     each layer's gzip, by the tar's sha256
+    dist/.cache/sbom/                       each SBOM made, by the digest of its inputs
     dist/.lock                              one run at a time
 """
 
@@ -59,6 +60,10 @@ class Dist:
     @property
     def layer_cache(self) -> Path:
         return self.root / ".cache" / "layers"
+
+    @property
+    def sbom_cache(self) -> Path:
+        return self.root / ".cache" / "sbom"
 
     @property
     def lock(self) -> Path:

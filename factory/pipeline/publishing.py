@@ -17,11 +17,13 @@ from factory.model import config as cfg
 from factory.model.targets import Target
 from factory.pipeline import run as stages
 from factory.publish.publisher import (
+    Attachment,
     DockerLoad,
     Published,
     Publisher,
     Referring,
     RegistryPush,
+    Transports,
 )
 from factory.publish.supply import SbomAttachment, SignatureAttachment
 from factory.util import console
@@ -47,21 +49,26 @@ class JobResult:
     published: Published
 
 
-def publishers(config: cfg.Config, options: PublishOptions) -> list[Publisher]:
-    """The publishers ``options`` ask for, in the order they run; reads the signing key."""
+def publishers(
+    config: cfg.Config, options: PublishOptions, transports: Transports
+) -> list[Publisher]:
+    """The publishers ``options`` ask for, in the order they run; reads the signing key. The
+    registry publishers share ``transports``."""
     chain: list[Publisher] = []
     if options.load:
         chain.append(DockerLoad())
     if options.push:
         insecure = options.insecure or config.registry.insecure
-        push: Publisher = RegistryPush(insecure=insecure)
+        push: Publisher = RegistryPush(insecure=insecure, transports=transports)
+        attachments: list[Attachment] = []
         if options.sbom:
-            push = Referring(
-                inner=push, attachment=SbomAttachment(config=config), insecure=insecure
-            )
+            attachments.append(SbomAttachment(config=config))
         if options.sign_key is not None:
-            signature = SignatureAttachment.read(options.sign_key)
-            push = Referring(inner=push, attachment=signature, insecure=insecure)
+            attachments.append(SignatureAttachment.read(options.sign_key))
+        for attachment in attachments:
+            push = Referring(
+                inner=push, attachment=attachment, insecure=insecure, transports=transports
+            )
         chain.append(push)
     return chain
 
@@ -91,17 +98,18 @@ def image_job(
     progress: console.Progress = console.info,
 ) -> JobResult:
     """Compose the publishers (a wrong signing key fails here), run the stages, publish."""
-    chain = publishers(config, publish)
-    outcome = stages.run(
-        config,
-        images,
-        targets,
-        profile=profile,
-        out_dir=out_dir,
-        tags=tags,
-        skip_build=skip_build,
-        rebuild=rebuild,
-        jobs=jobs,
-        progress=progress,
-    )
-    return JobResult(outcome=outcome, published=publish_all(chain, outcome.layouts))
+    with Transports() as transports:
+        chain = publishers(config, publish, transports)
+        outcome = stages.run(
+            config,
+            images,
+            targets,
+            profile=profile,
+            out_dir=out_dir,
+            tags=tags,
+            skip_build=skip_build,
+            rebuild=rebuild,
+            jobs=jobs,
+            progress=progress,
+        )
+        return JobResult(outcome=outcome, published=publish_all(chain, outcome.layouts))

@@ -11,9 +11,7 @@ The stamp, dist/bin/<image>/<target>/.factory-build.json, records
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import importlib.util
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -26,6 +24,7 @@ from factory.model import config as cfg
 from factory.model.dist import Dist
 from factory.model.targets import Target
 from factory.util import fsutil
+from factory.util.fingerprint import code_digest
 from factory.validate.report import TargetResult
 from factory.validate.stage import Subject
 
@@ -61,30 +60,6 @@ def tree_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
-def _module_files(name: str) -> list[Path]:
-    """The source files of a module, or of every module of a package, found without importing
-    them (the validators load pyelftools and capstone)."""
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.origin is None:
-        raise RuntimeError(f"fingerprint: factory module {name} not found")
-    origin = Path(spec.origin)
-    if spec.submodule_search_locations is None:
-        return [origin]
-    return sorted(origin.parent.rglob("*.py"))
-
-
-@functools.cache
-def _code_digest(modules: tuple[str, ...]) -> str:
-    """A digest of some of factory's own modules: a change to them invalidates stamps.
-    Read once per process (every unit's fingerprint asks)."""
-    digest = hashlib.sha256()
-    for name in modules:
-        for path in _module_files(name):
-            digest.update(f"{name}:{path.name}\0".encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 def build_fingerprint(
     *,
     builder_tag: str,
@@ -99,7 +74,7 @@ def build_fingerprint(
         "rustflags_environment": {name: environ.get(name) for name in FLAG_VARIABLES},
         "builder": builder_tag,
         "driver": driver,
-        "driver_code": _code_digest(_DRIVER_CODE),
+        "driver_code": code_digest(_DRIVER_CODE),
         "profile": profile,
         "target": target.to_json(),
         "package": image.cargo_package,
@@ -120,7 +95,7 @@ def smoke_fingerprint(smoke: cfg.SmokeConfig, profile: str) -> str:
         "timeout": smoke.timeout,
         "page_sizes": list(smoke.page_sizes),
         "profile": profile,
-        "validator": _code_digest(_VALIDATOR_CODE),
+        "validator": code_digest(_VALIDATOR_CODE),
     }
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 

@@ -5,7 +5,8 @@ after) and says what it did (``Published``). The core publishers do one thing ea
 load (``--load``; ``docker_load`` makes the archive) and the registry push. What rides on a
 push (an SBOM, a signature) is a wrapper, ``Referring``: it publishes through the publisher it
 wraps, then attaches one ``Attachment`` to the index that was pushed, unless the subject
-already has that very artifact among its referrers. The pipeline
+already has that very artifact among its referrers. The registry publishers of one run share
+their ``Transports`` (one probe, one token, kept-alive connections per registry). The pipeline
 (``factory.pipeline.publishing``) composes them from the options and runs them over the layouts.
 """
 
@@ -39,6 +40,33 @@ class Published:
             pushed=self.pushed + other.pushed,
             attached=self.attached + other.attached,
         )
+
+
+class Transports:
+    """One `Transport` per registry host (and TLS choice), opened on first use and closed
+    together: the pushes and attachments of one run share each registry's probe, token and
+    kept-alive connections instead of starting over for each."""
+
+    def __init__(self, *, log: console.Progress = console.detail) -> None:
+        self._log = log
+        self._open: dict[tuple[str, bool], Transport] = {}
+
+    def get(self, host: str, *, insecure: bool) -> Transport:
+        key = (host, insecure)
+        if key not in self._open:
+            self._open[key] = Transport(host, insecure=insecure, log=self._log)
+        return self._open[key]
+
+    def close(self) -> None:
+        for transport in self._open.values():
+            transport.close()
+        self._open.clear()
+
+    def __enter__(self) -> Transports:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 class Publisher(Protocol):
@@ -77,11 +105,15 @@ class RegistryPush:
     """Push the layout; a loopback repository where nothing answers gets the local registry."""
 
     insecure: bool
+    transports: Transports
 
     def publish(self, layout: LayoutResult, destination: str) -> Published:
         ensure_local_registry(destination)
         console.info(f"pushing {layout.image} to {destination}")
-        return Published(pushed=(push_layout(layout.path, destination, insecure=self.insecure),))
+        transport = self.transports.get(
+            reference.repository(destination).api_host, insecure=self.insecure
+        )
+        return Published(pushed=(push_layout(layout.path, destination, transport=transport),))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +123,7 @@ class Referring:
     inner: Publisher
     attachment: Attachment
     insecure: bool
+    transports: Transports
 
     def publish(self, layout: LayoutResult, destination: str) -> Published:
         done = self.inner.publish(layout, destination)
@@ -98,14 +131,12 @@ class Referring:
         subject = Descriptor(
             media_type=layout.index.media_type, digest=layout.index.digest, size=layout.index.size
         )
-        artifact = self.attachment.artifact(layout, ref)
-        with Transport(ref.api_host, insecure=self.insecure, log=console.detail) as t:
-            attached = referrers.attach(
-                t,
-                ref.repository,
-                subject,
-                artifact,
-                layout=layout.path,
-                tags=self.attachment.tags(subject),
-            )
+        attached = referrers.attach(
+            self.transports.get(ref.api_host, insecure=self.insecure),
+            ref.repository,
+            subject,
+            self.attachment.artifact(layout, ref),
+            layout=layout.path,
+            tags=self.attachment.tags(subject),
+        )
         return done + Published(attached=(attached,))

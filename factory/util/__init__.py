@@ -1,1 +1,1 @@
-"""Small helpers every stage uses: console output, atomic files and locks."""
+"""Small helpers every stage uses: console output, atomic files and locks, code digests."""

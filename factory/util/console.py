@@ -1,14 +1,18 @@
-"""Where output goes: results on stdout, logs and progress on stderr."""
+"""Where output goes: results on stdout, logs and progress on stderr.
+
+Log lines are plain text, coloured (dim, yellow, bold red) only when stderr is a terminal and
+NO_COLOR is not set; written directly, without a rendering library, so a command's start does
+not pay for one (rich is imported only to show a traceback under --debug).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeAlias
-
-from rich.console import Console
+from typing import Any, Final, TypeAlias
 
 # Where a stage sends its progress lines (console.info, a log file, a test's list.append):
 # the one name of this callback type.
@@ -27,7 +31,28 @@ class Options:
 
 
 _options = Options()
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+_STYLES: Final = {"dim": "\x1b[2m", "yellow": "\x1b[33m", "bold red": "\x1b[1;31m"}
+_RESET: Final = "\x1b[0m"
+
+
+def _coloured() -> bool:
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty and isatty()) and "NO_COLOR" not in os.environ
+
+
+def _print(message: str, style: str | None = None) -> None:
+    """One line on stderr (sys.stderr as it is now: tests and redirections replace it)."""
+    if style is not None and _coloured():
+        message = f"{_STYLES[style]}{message}{_RESET}"
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def print_exception() -> None:
+    """The traceback of the exception being handled, on stderr (--debug)."""
+    from rich.console import Console
+
+    Console(stderr=True).print_exception()
 
 
 def configure(options: Options) -> None:
@@ -42,21 +67,21 @@ def options() -> Options:
 def info(message: str) -> None:
     """A progress line for a person: hidden by --quiet."""
     if not _options.quiet:
-        stderr.print(message, markup=False)
+        _print(message)
 
 
 def detail(message: str) -> None:
     """A line shown only with --verbose."""
     if _options.verbose and not _options.quiet:
-        stderr.print(message, markup=False, style="dim")
+        _print(message, "dim")
 
 
 def warn(message: str) -> None:
-    stderr.print(f"warning: {message}", markup=False, style="yellow")
+    _print(f"warning: {message}", "yellow")
 
 
 def error(message: str) -> None:
-    stderr.print(f"error: {message}", markup=False, style="bold red")
+    _print(f"error: {message}", "bold red")
 
 
 def result(text: str) -> None:

@@ -8,6 +8,7 @@ done and what runs now, and finished with a line of its own, which both kinds pr
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -159,9 +160,13 @@ class LiveMeter:
 def for_console(progress: Progress) -> Iterator[Meter]:
     """The meter of the progress lines that go to ``progress``: live when they go to a
     terminal through console.info, plain lines (at most one per part per 10 s) elsewhere,
-    nothing under --quiet."""
-    if progress is console.info and console.stderr.is_terminal and not console.options().quiet:
-        with LiveMeter(console.stderr) as live:
+    nothing under --quiet. While the live display runs, other lines written to stderr appear
+    above it."""
+    isatty = getattr(sys.stderr, "isatty", None)
+    if progress is console.info and isatty and isatty() and not console.options().quiet:
+        from rich.console import Console
+
+        with LiveMeter(Console(stderr=True, highlight=False, soft_wrap=True)) as live:
             yield live
     else:
         yield PlainMeter(progress)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from typing import Any
 import docker
 import docker.errors
 import pytest
+from testcontainers.core.container import DockerContainer
 
 from tests.conftest import ROOT
 from tests.integration.conftest import running_registry
@@ -27,6 +29,7 @@ from tests.testtools import Tools
 GREETING = "Hello, world from Tokio: [1, 2, 3]"
 TARGETS = ("amd64", "amd64_v3", "arm64")
 INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
+WRITE = re.compile(r'"((?:PUT|POST|PATCH|DELETE) /v2/\S*) HTTP')
 
 
 def write_config(root: Path, workspace: Path, targets: tuple[str, ...]) -> Path:
@@ -72,15 +75,21 @@ def factory(config: Path, *args: str, env: dict[str, str] | None = None) -> dict
 
 
 @pytest.fixture(scope="module")
+def registry(registry_image: str) -> Iterator[tuple[str, DockerContainer]]:
+    with running_registry(registry_image) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
 def pushed(
-    tmp_path_factory: pytest.TempPathFactory, registry_image: str
+    tmp_path_factory: pytest.TempPathFactory, registry: tuple[str, DockerContainer]
 ) -> Iterator[tuple[str, dict[str, Any], Path]]:
-    with running_registry(registry_image) as (address, _):
-        config = write_config(
-            tmp_path_factory.mktemp("main-job"), ROOT / "examples" / "hello_world", TARGETS
-        )
-        document = factory(config, "image", "--push", "--registry", f"{address}/main")
-        yield address, document, config
+    address, _ = registry
+    config = write_config(
+        tmp_path_factory.mktemp("main-job"), ROOT / "examples" / "hello_world", TARGETS
+    )
+    document = factory(config, "image", "--push", "--registry", f"{address}/main")
+    yield address, document, config
     client = docker.from_env()
     for image in client.images.list(name=f"{address}/main/hello-world"):
         client.images.remove(image.id, force=True)
@@ -159,11 +168,27 @@ def test_docker_takes_the_v3_manifest_when_asked(
     assert pulled.attrs["Config"]["User"] == "65532:65532"
 
 
-def test_a_second_push_uploads_nothing(pushed: tuple[str, dict[str, Any], Path]) -> None:
+def _writes(container: DockerContainer) -> list[str]:
+    """The write requests in the registry's access log (it logs each request's method)."""
+    logs = container.get_wrapped_container().logs().decode(errors="replace")
+    return WRITE.findall(logs)
+
+
+def test_a_second_push_uploads_and_writes_nothing(
+    pushed: tuple[str, dict[str, Any], Path], registry: tuple[str, DockerContainer]
+) -> None:
     address, first, config = pushed
+    _, container = registry
+    before = _writes(container)
+    assert before, "the registry's access log lists the first push's writes"
     again = factory(config, "image", "--push", "--registry", f"{address}/main")
+    assert _writes(container)[len(before) :] == []
     assert again["stages"]["built"] == [] and again["stages"]["validated"] == []
     assert [p["bytes_uploaded"] for p in again["pushed"]] == [0]
+    assert [p["manifests_written"] for p in again["pushed"]] == [0]
+    assert [p["manifests_skipped"] for p in again["pushed"]] == [
+        p["manifests_written"] for p in first["pushed"]
+    ]
     # the SBOM is a function of the image: the same one, found attached, not a second one
     assert [a["digest"] for a in again["attached"]] == [a["digest"] for a in first["attached"]]
     assert [a["artifact_type"] for a in first["attached"]] == ["application/spdx+json"]

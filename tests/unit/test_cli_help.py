@@ -24,7 +24,7 @@ SNAPSHOTS = Path(__file__).parent / "snapshots" / "help"
 UPDATE = os.environ.get("FACTORY_UPDATE_SNAPSHOTS") == "1"
 
 # The labels Typer writes for a parameter's Python type (`<bool>` after a flag reads as if the
-# flag took a value). Arguments keep theirs (`REF <str>`); options say what they take by metavar.
+# flag took a value). Options say what they take by metavar; arguments by their name (`REF`).
 _TYPE_LABEL = re.compile(r"<(bool|str|int|float|path|file|uuid|datetime|int range|list\[.*?\])>")
 
 

@@ -164,12 +164,13 @@ def test_push_sends_each_layout_to_its_repository(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from factory.distribution import push as registry
+    from factory.distribution.transport import Transport
     from factory.publish import publisher
 
     calls: list[tuple[Path, str, bool]] = []
 
-    def fake_push(layout: Path, repository: str, *, insecure: bool) -> registry.PushResult:
-        calls.append((layout, repository, insecure))
+    def fake_push(layout: Path, repository: str, *, transport: Transport) -> registry.PushResult:
+        calls.append((layout, repository, transport.insecure))
         return registry.PushResult(
             repository=repository,
             indexes=(
@@ -182,6 +183,7 @@ def test_push_sends_each_layout_to_its_repository(
             blobs_uploaded=3,
             blobs_skipped=0,
             blobs_mounted=0,
+            manifests_written=4,
         )
 
     monkeypatch.setattr(publisher, "push_layout", fake_push)
@@ -198,7 +200,10 @@ def test_push_sends_each_layout_to_its_repository(
     )
     out = capsys.readouterr().out
     assert calls == [(project.dist / "oci" / "greeter", "reg.example/team/greeter", False)]
-    assert "pushed reg.example/team/greeter (2.0 KiB uploaded):" in out
+    assert (
+        "pushed reg.example/team/greeter (2.0 KiB uploaded, 4 manifest(s) or tag(s) written):"
+        in out
+    )
     assert "reg.example/team/greeter:latest = reg.example/team/greeter@sha256:ab" in out
 
     assert main(["image", "--no-build", "-C", config, "--push", "--insecure", "--json"]) == 0
@@ -217,18 +222,22 @@ def test_the_pipeline_composes_the_publishers_from_the_options(tmp_path: Path) -
     from factory.publish import publisher, signing, supply
 
     config = make_project(tmp_path / "p", ("amd64",)).config
-    assert publishing.publishers(config, publishing.PublishOptions()) == []
+    shared = publisher.Transports()
+    assert publishing.publishers(config, publishing.PublishOptions(), shared) == []
     keys = signing.generate(tmp_path / "cosign", environ={})
     options = publishing.PublishOptions(load=True, push=True, sign_key=keys.private)
-    load, push = publishing.publishers(config, options)
+    load, push = publishing.publishers(config, options, shared)
     assert load == publisher.DockerLoad()
     assert isinstance(push, publisher.Referring)
     assert isinstance(push.attachment, supply.SignatureAttachment)
     assert isinstance(push.inner, publisher.Referring)
     assert push.inner.attachment == supply.SbomAttachment(config=config)
-    assert push.inner.inner == publisher.RegistryPush(insecure=False)
+    assert push.inner.inner == publisher.RegistryPush(insecure=False, transports=shared)
+    assert push.transports is push.inner.transports is shared, "one probe and token per run"
     unsigned = publishing.PublishOptions(push=True, sbom=False, insecure=True)
-    assert publishing.publishers(config, unsigned) == [publisher.RegistryPush(insecure=True)]
+    assert publishing.publishers(config, unsigned, shared) == [
+        publisher.RegistryPush(insecure=True, transports=shared)
+    ]
 
     calls: list[tuple[str, str]] = []
 
@@ -248,3 +257,43 @@ def test_the_pipeline_composes_the_publishers_from_the_options(tmp_path: Path) -
     ]
     publishing.publish_all([Recording("load"), Recording("push")], layouts)
     assert [name for name, _ in calls] == ["load", "load", "push", "push"]
+
+
+def test_a_second_image_push_writes_nothing_to_the_registry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`factory image --push` twice into the in-process registry: the second run (the no-op)
+    sends no PUT, POST, PATCH or DELETE, for the image or its SBOM, and says what it skipped."""
+    from factory.distribution import push as registry
+    from tests.fake_http import serve
+    from tests.fake_registry import FakeRegistry
+
+    project = make_project(tmp_path / "p", ("amd64", "arm64"))
+    config = str(project.root / "images.toml")
+    with serve(FakeRegistry()) as server:
+        repository = f"{server.address}/team"
+        argv = ["image", "--no-build", "-C", config, "--push", "--registry", repository]
+        assert main([*argv, "--json"]) == 0
+        first = json.loads(capsys.readouterr().out)
+        registry._KNOWN_BLOBS.clear()
+        start = len(server.requests)
+        assert main([*argv, "--json"]) == 0
+        again = json.loads(capsys.readouterr().out)
+        second = server.requests[start:]
+        writes = [
+            (r.method, r.path) for r in second if r.method in ("PUT", "POST", "PATCH", "DELETE")
+        ]
+        assert main(argv) == 0
+        human = capsys.readouterr().out
+    assert writes == []
+    # /v2/ is asked twice: whether a registry answers there at all (else factory would start
+    # one), and the probe of the one transport the push and the SBOM share
+    assert len([r for r in second if r.path == "/v2/"]) == 2
+    [pushed] = again["pushed"]
+    written = first["pushed"][0]["manifests_written"]
+    assert written == 8  # 2 manifests by digest, 2 targets x 2 tags, the index's 2 tags
+    assert (pushed["manifests_written"], pushed["manifests_skipped"]) == (0, written)
+    [attached] = again["attached"]
+    assert (attached["manifests_written"], attached["manifests_skipped"]) == (0, 1)
+    assert attached["digest"] == first["attached"][0]["digest"]
+    assert f"pushed {repository}/greeter (nothing uploaded, nothing written):" in human

@@ -162,6 +162,20 @@ def test_write_layout_replaces_the_old_layout(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["layout"]
 
 
+def test_write_layout_leaves_the_same_layout_alone_and_mends_a_damaged_one(tmp_path: Path) -> None:
+    blob = oci.Blob(media_type=media_types.MEDIA_CONFIG, data=b'{"a": 1}')
+    path = tmp_path / "layout"
+    oci.write_layout(path, blobs=[blob], refs=[blob.descriptor()])
+    written = (path / "index.json").stat()
+    oci.write_layout(path, blobs=[blob], refs=[blob.descriptor()])
+    assert (path / "index.json").stat().st_ino == written.st_ino, "not written again"
+    stored = path / "blobs" / "sha256" / blob.digest.removeprefix("sha256:")
+    stored.write_bytes(b"{}")
+    oci.write_layout(path, blobs=[blob], refs=[blob.descriptor()])
+    assert (path / "index.json").stat().st_ino != written.st_ino
+    assert oci.read_blob(path, blob.digest) == blob.data
+
+
 def test_read_blob_checks_the_digest(tmp_path: Path) -> None:
     blob = oci.Blob(media_type=media_types.MEDIA_CONFIG, data=b"{}")
     oci.write_layout(tmp_path / "l", blobs=[blob], refs=[])

@@ -15,6 +15,7 @@ from factory.model import config as cfg
 from factory.model.dist import Dist
 from factory.pipeline import run as pipeline
 from factory.pipeline import stamps
+from factory.util import fingerprint
 from factory.validate import stage as validate_mod
 
 TOML = """\
@@ -279,8 +280,8 @@ def test_a_failed_validation_stops_the_pipeline(
 
 
 def test_code_digest_covers_every_module_of_a_package_and_fails_on_an_unknown_name() -> None:
-    files = {p.name for p in stamps._module_files("factory.build")}
+    files = {p.name for p in fingerprint.module_files("factory.build")}
     assert {"__init__.py", "binary.py", "cargo.py", "bazel.py", "bazel_stage.py"} <= files
-    assert [p.name for p in stamps._module_files("factory.validate.report")] == ["report.py"]
+    assert [p.name for p in fingerprint.module_files("factory.validate.report")] == ["report.py"]
     with pytest.raises(RuntimeError, match="no_such_module"):
-        stamps._code_digest(("factory.no_such_module",))
+        fingerprint.code_digest(("factory.no_such_module",))

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from factory.distribution import push as registry
+from factory.distribution.media_types import sha256_digest
 from factory.distribution.retry import RetryPolicy
 from factory.errors import ExitCode, RegistryError
 from tests.fake_http import Reply, Request, serve
 from tests.fake_registry import FakeRegistry
-from tests.oci_layouts import INDEX, write_layout
+from tests.oci_layouts import INDEX, MANIFEST, write_layout
 
 NO_WAIT = RetryPolicy(attempts=3, base_delay=0.0)
 
@@ -100,6 +101,87 @@ def test_a_second_push_uploads_no_blob_bytes(tmp_path: Path) -> None:
     assert not [r for r in second if r.method == "PUT" and "sha256:" in r.path]
 
 
+WRITES = ("PUT", "POST", "PATCH", "DELETE")
+
+
+def test_a_second_push_writes_nothing_and_says_so(tmp_path: Path) -> None:
+    """No-op: every manifest and tag already names the same digest, so nothing is written (a
+    re-tag would fire webhooks and be refused by registries with immutable tags)."""
+    built = write_layout(tmp_path / "layout")
+    with serve(FakeRegistry()) as server:
+        first = _push(built.path, server.address)
+        registry._KNOWN_BLOBS.clear()
+        start = len(server.requests)
+        again = _push(built.path, server.address)
+        second = server.requests[start:]
+    assert first.manifests_written == 7 and first.manifests_skipped == 0
+    assert [r.method for r in second if r.method in WRITES] == []
+    assert again.manifests_written == 0 and again.manifests_skipped == 7
+    assert again.manifest_bytes == 0
+    # The manifests vouch for their blobs: none is asked for.
+    assert not [r for r in second if "/blobs/" in r.path]
+    # A HEAD per tag (the tags name every manifest: none is asked for by digest; the first
+    # alone, the others side by side), then the index tag read back: a no-op's whole
+    # conversation after the probe.
+    asked = [(r.method, r.path.rsplit("/", 1)[1]) for r in second if r.path != "/v2/"]
+    assert asked[0] == ("HEAD", "latest-amd64") and asked[-1] == ("GET", "latest")
+    assert sorted(asked[1:-1]) == [
+        ("HEAD", "latest"),
+        ("HEAD", "latest-amd64-v3"),
+        ("HEAD", "latest-arm64"),
+    ]
+    by_tag = {r.path.rsplit("/", 1)[1]: r.headers["accept"] for r in second if r.method == "HEAD"}
+    assert by_tag["latest"] == INDEX
+    assert by_tag["latest-amd64-v3"] == MANIFEST
+    assert again.indexes == first.indexes
+
+
+def test_a_tag_that_names_another_digest_is_written_and_nothing_else(tmp_path: Path) -> None:
+    built = write_layout(tmp_path / "layout")
+    fake = FakeRegistry()
+    with serve(fake) as server:
+        _push(built.path, server.address)
+        fake.manifests["factory/hello"]["latest-arm64"] = fake.manifests["factory/hello"][
+            "latest-amd64"
+        ]
+        start = len(server.requests)
+        again = _push(built.path, server.address)
+        writes = [(r.method, r.path) for r in server.requests[start:] if r.method in WRITES]
+    assert writes == [("PUT", "/v2/factory/hello/manifests/latest-arm64")]
+    assert again.manifests_written == 1 and again.manifests_skipped == 6
+    assert (
+        fake.manifests["factory/hello"]["latest-arm64"][1]
+        == (
+            built.path
+            / "blobs"
+            / "sha256"
+            / built.manifest_digests["arm64"].removeprefix("sha256:")
+        ).read_bytes()
+    )
+
+
+def test_only_the_blobs_of_a_missing_manifest_are_looked_at(tmp_path: Path) -> None:
+    built = write_layout(tmp_path / "layout")
+    fake = FakeRegistry()
+    with serve(fake) as server:
+        _push(built.path, server.address)
+        arm64 = built.manifest_digests["arm64"]
+        stored = fake.manifests["factory/hello"]
+        for name in [n for n, (_, data) in stored.items() if sha256_digest(data) == arm64]:
+            del stored[name]  # as a registry deletes a manifest: with the tags naming it
+        registry._KNOWN_BLOBS.clear()
+        start = len(server.requests)
+        again = _push(built.path, server.address)
+        blob_heads = [r for r in server.requests[start:] if "/blobs/" in r.path]
+        writes = [r.path for r in server.requests[start:] if r.method in WRITES]
+    assert len(blob_heads) == 2 and {r.method for r in blob_heads} == {"HEAD"}
+    assert again.blobs_skipped == 6 and again.bytes_uploaded == 0
+    assert writes == [
+        f"/v2/factory/hello/manifests/{arm64}",
+        "/v2/factory/hello/manifests/latest-arm64",
+    ]
+
+
 def test_blobs_are_mounted_from_a_hinted_sibling_repository(tmp_path: Path) -> None:
     built = write_layout(tmp_path / "layout")
     with serve(FakeRegistry()) as server:
@@ -178,6 +260,8 @@ def test_the_json_summary_keys_are_stable(tmp_path: Path) -> None:
         "manifests",
         "bytes_uploaded",
         "manifest_bytes",
+        "manifests_written",
+        "manifests_skipped",
         "blobs_uploaded",
         "blobs_skipped",
         "blobs_mounted",

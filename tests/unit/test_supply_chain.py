@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import shutil
 import stat
@@ -20,6 +21,7 @@ from factory.distribution.media_types import Descriptor
 from factory.distribution.retry import RetryPolicy
 from factory.distribution.transport import Transport
 from factory.errors import ConfigError, RegistryError, UsageError, ValidationError
+from factory.model.dist import Dist
 from factory.publish import sbom, signing
 from factory.validate import elf
 from tests.conftest import ROOT
@@ -452,9 +454,12 @@ def test_the_sbom_is_the_same_from_any_checkout_and_any_engine_state(
     assert tools["musl"]["comment"] == "toolchain version from MUSL_VERSION of builder.Dockerfile"
 
 
-def test_a_second_push_attaches_no_second_sbom(tmp_path: Path) -> None:
+def test_a_second_push_attaches_no_second_sbom(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The SBOM publisher of `factory image --push` over the fake registry, without and with
-    the referrers API: pushing the same image again writes no artifact and lists one SBOM."""
+    the referrers API: pushing the same image again writes no artifact and lists one SBOM,
+    and the SBOM is read from dist/.cache/sbom/, not made again from the binaries."""
     from factory.publish import publisher, supply
     from factory.publish.publisher import Published
     from tests.imagekit import write_ca_bundle
@@ -465,20 +470,45 @@ def test_a_second_push_attaches_no_second_sbom(tmp_path: Path) -> None:
         def publish(self, layout: Any, destination: str) -> Published:
             return Published()
 
+    def no_second_inspection(path: Path) -> elf.ElfFacts:
+        raise AssertionError(f"the SBOM was made again: {path} was read")
+
     for fake in (FakeRegistry(), ReferrersRegistry()):
-        with serve(fake) as server:
+        with (
+            serve(fake) as server,
+            monkeypatch.context() as patched,
+            publisher.Transports() as transports,
+        ):
             destination = f"{server.address}/team/greeter"
             attaching = publisher.Referring(
-                inner=Pushed(), attachment=supply.SbomAttachment(config=config), insecure=False
+                inner=Pushed(),
+                attachment=supply.SbomAttachment(config=config),
+                insecure=False,
+                transports=transports,
             )
             [first] = attaching.publish(layout, destination).attached
             writes = len([r for r in server.requests if r.method in ("PUT", "POST", "PATCH")])
+            patched.setattr(elf, "inspect", no_second_inspection)
             [again] = attaching.publish(layout, destination).attached
             assert [r for r in server.requests if r.method in ("PUT", "POST", "PATCH")][
                 writes:
             ] == []
             with _transport(server.address) as t:
                 listed, via = referrers.find(t, "team/greeter", layout.index.digest)
-        assert again == first
+        assert again == dataclasses.replace(first, manifests_written=0, manifests_skipped=1)
+        assert first.manifests_written == (2 if via == "fallback tag" else 1)
         assert via == first.via
         assert [m["digest"] for m in listed] == [first.digest]
+    assert len(list(Dist.of(config).sbom_cache.iterdir())) == 1
+
+
+def test_a_cached_sbom_that_is_not_this_images_is_made_again(tmp_path: Path) -> None:
+    from factory.publish import supply
+    from tests.imagekit import write_ca_bundle
+
+    config, layout = _assembled(tmp_path / "p", write_ca_bundle(tmp_path / "ca.crt"))
+    made = supply.sbom_bytes(config, layout)
+    [cached] = Dist.of(config).sbom_cache.iterdir()
+    cached.write_bytes(b'{"name": "someone-else@sha256:00"}')
+    assert supply.sbom_bytes(config, layout) == made
+    assert cached.read_bytes() == made

@@ -6,8 +6,11 @@ import base64
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
+import requests.adapters
 
 from factory.distribution import auth
 from factory.distribution.retry import RetryPolicy, parse_retry_after
@@ -141,6 +144,29 @@ def test_without_plain_http_a_plain_registry_is_a_tls_error() -> None:
             t.request("GET", "/v2/", what="a test")
     assert "TLS with" in caught.value.message
     assert "--insecure" in str(caught.value)
+
+
+class _NoHttps(requests.adapters.HTTPAdapter):
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"an HTTPS attempt: {request.url}")
+
+
+def test_a_loopback_registry_that_answers_plain_http_is_not_tried_over_tls() -> None:
+    """The probe asks a loopback host over plain HTTP first: one GET /v2/, no TLS attempt."""
+    with serve(_flaky([])) as server:
+        t = Transport(server.address, sleep=Sleeps(), lookup_credentials=False)
+        t._session.mount("https://", _NoHttps())
+        assert t.base_url == f"http://{server.address}"
+        assert [r.path for r in server.requests] == ["/v2/"]
+
+
+def test_a_loopback_port_that_refuses_plain_http_is_tried_over_tls() -> None:
+    """A 400 to plain HTTP is what a TLS port answers: TLS is tried, and its failure said."""
+    with serve(lambda _: Reply(status=400, body=b"plain HTTP sent to an HTTPS port")) as server:
+        t = Transport(server.address, sleep=Sleeps(), lookup_credentials=False)
+        with pytest.raises(RegistryError) as caught:
+            t.request("GET", "/v2/", what="a test")
+    assert "TLS with" in caught.value.message
 
 
 def _basic(user: str, password: str) -> str:
