@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench = Bench(client, "parallel")
     config = common.bench_config(common.WORK / "parallel" / bench.volume, targets=targets)
     cpu: dict[str, list[float]] = {"serial": [], "parallel": []}
-    plan: list[str] = []
+    plan: dict[str, str] = {}
 
     def side(name: str, jobs: list[str]) -> float:
         bench.clear()
@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ["-v", "build", *selection, *jobs], config=config, volume=bench.volume
             )
         cpu[name].append(used.seconds)
-        plan.extend(x for x in done.stderr.splitlines() if "at once" in x)
+        plan[name] = next((x for x in done.stderr.splitlines() if "at once" in x), "-").strip()
         return done.seconds
 
     parallel_jobs = ["--jobs", str(args.jobs)] if args.jobs else []
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = common.markdown_table(["build", "wall (s)", "CPU-s", "speed-up"], rows)
     markdown = (
         f"{table}\n{len(targets)} targets cold ({', '.join(targets)}), medians of "
-        f"{args.rounds} alternated rounds; plan: {plan[-1].strip() if plan else '-'}; "
+        f"{args.rounds} alternated rounds; the default side's plan: {plan.get('parallel', '-')}; "
         f"load at start {start['load_average']}.\n"
     )
     common.write_results(
