@@ -251,7 +251,7 @@ def stream_build(
         return _stream(engine, request, tag, out)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True)
 class _Output:
     """Where one image build's output goes: each step to progress, the rest to detail, and a
     line now and then (or a live display) while a long step runs."""
@@ -263,7 +263,8 @@ class _Output:
     committed: list[str] = field(default_factory=list)
     """The ids of the images the finished steps committed."""
     recent: list[str] = field(default_factory=list)
-    lines: list[int] = field(default_factory=lambda: [0])
+    lines: int = 0
+    """Lines of output of the current step so far."""
 
     def __call__(self, line: str) -> None:
         self.recent.append(line)
@@ -273,12 +274,12 @@ class _Output:
         if line.startswith("Step "):
             more = "…" if len(line) > 110 else ""
             self.progress(f"{part}: {line[:110]}{more}")
-            self.lines[0] = 0
+            self.lines = 0
             self.meter.start(part, None, noun="lines of output", verb="last:")
         else:
             self.detail(line)
-            self.lines[0] += 1
-            self.meter.advance(part, self.lines[0], line.strip()[:80])
+            self.lines += 1
+            self.meter.advance(part, self.lines, line.strip()[:80])
 
 
 def _stream(
