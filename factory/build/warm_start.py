@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from factory.build import vendor
 from factory.build.job import CARGO_CACHE
 
 STD_SEEDS: Final = f"{CARGO_CACHE.path}/std"
@@ -101,9 +102,10 @@ UNSHARED: Final = frozenset({"CARGO_TARGET_DIR"})
 
 def seed_dir(builder_id: str, triple: str, environment: Mapping[str, str]) -> str:
     """The std seed for a builder, a triple and the environment of a build (profile,
-    rustflags, compilers): one seed per combination that builds std alike."""
+    rustflags, compilers), and where std's crates are vendored (their paths are part of what
+    cargo fingerprints): one seed per combination that builds std alike."""
     shared = sorted(name for name in environment if name not in UNSHARED)
-    fingerprint = _short(triple, *(f"{name}={environment[name]}" for name in shared))
+    fingerprint = _short(triple, vendor.CRATES, *(f"{name}={environment[name]}" for name in shared))
     return f"{STD_SEEDS}/{builder_key(builder_id)}/{fingerprint}"
 
 
