@@ -99,13 +99,13 @@ def compile_binary(
     """factory's `cargo build` for one target (opt), optionally with Cargo features, another
     triple or extra environment; the binary is copied to `destination`."""
     job = Job(image="bench", binary=binary, target=target, profile="opt")
-    argv = build_command(CargoJob(job=job, package=package), box.key)
+    directory = directory or target_dir(WORKSPACE, box.builder_id, target, "opt")
+    argv = build_command(CargoJob(job=job, package=package), box.key, directory)
     if triple is not None:
         argv[argv.index(target.triple)] = triple
     if features:
         argv += ["--features", ",".join(features)]
-    directory = directory or target_dir(WORKSPACE, box.builder_id, target, "opt")
-    env = {**build_environment(target, "opt", directory), **(environment or {})}
+    env = {**build_environment(target, "opt"), **(environment or {})}
     started = time.monotonic()
     result = box.container.run(argv, environment=env)
     seconds = time.monotonic() - started

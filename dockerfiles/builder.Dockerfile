@@ -27,10 +27,11 @@ RUN if [ -f /etc/apt/sources.list.d/debian.sources ]; then \
 
 # Native toolchain (whatever the host architecture is), and what build scripts run: make, cmake
 # and ninja, a full perl (OpenSSL's Configure needs FindBin and IPC::Cmd), pkg-config, protoc with
-# the well-known .proto files, libclang for bindgen.
+# the well-known .proto files, libclang for bindgen; sccache for [cache] (Debian's trixie build
+# stores on the local disk only: docs/builder-and-build.md).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates file \
-      make cmake ninja-build perl pkgconf protobuf-compiler libprotobuf-dev \
+      make cmake ninja-build perl pkgconf protobuf-compiler libprotobuf-dev sccache \
  && apt-get install -y --no-install-recommends -t trixie-backports \
       clang-21 lld-21 llvm-21 libclang-rt-21-dev libclang1-21 \
       rustc-web cargo-web rust-web-src qemu-user \

@@ -3,6 +3,7 @@ tools on the host, by accident."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,15 @@ import docker.api.client
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "hello_world"
+
+
+def copy_example(directory: Path) -> Path:
+    """A copy of the example (without a target/) at ``directory``/hello_world: a new checkout."""
+    copy = directory / "hello_world"
+    shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns("target"))
+    return copy
+
 
 _ENGINE_TOOLS = ("docker", "mmdebstrap", "debootstrap")
 _IMAGE_TOOLS = ("skopeo", "umoci", "oci-image-tool", "gcc", "musl-gcc", "cc", "openssl")

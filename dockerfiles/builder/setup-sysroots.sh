@@ -63,10 +63,13 @@ for arch in x86_64 aarch64; do
     # static link unless the caller asks for a shared object.
     common="--target=$triple --sysroot=$root -fuse-ld=lld --rtlib=compiler-rt --unwindlib=libunwind -Wno-unused-command-line-argument"
     static='static=-static; for a in "$@"; do case "$a" in -shared|-c|-E|-S|-M|-MM) static= ;; esac; done'
+    # sccache runs the compiler without SOURCE_DATE_EPOCH (it keeps other variables), so the
+    # Cargo driver also passes it as FACTORY_SOURCE_DATE_EPOCH: __DATE__ and __TIME__ stay fixed.
+    epoch='[ -n "${SOURCE_DATE_EPOCH+set}" ] || [ -z "${FACTORY_SOURCE_DATE_EPOCH:-}" ] || export SOURCE_DATE_EPOCH="$FACTORY_SOURCE_DATE_EPOCH"'
     wrapper "$triple-cc" "C compiler for $triple (factory's musl sysroot): compiles and links." \
-        "$static"$'\n'"exec clang-21 $common \$static \"\$@\""
+        "$epoch"$'\n'"$static"$'\n'"exec clang-21 $common \$static \"\$@\""
     wrapper "$triple-c++" "C++ compiler for $triple with LLVM's libc++ (static): compiles and links." \
-        "$static"$'\n'"exec clang++-21 $common -stdlib=libc++ \$static \"\$@\""
+        "$epoch"$'\n'"$static"$'\n'"exec clang++-21 $common -stdlib=libc++ \$static \"\$@\""
     # The names crates and configure scripts probe for.
     ln -sf "$triple-cc" "/opt/factory/bin/$triple-gcc"
     ln -sf "$triple-c++" "/opt/factory/bin/$triple-g++"

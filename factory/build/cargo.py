@@ -22,10 +22,11 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from factory.build import cargo_config, cross, parallel, vendor, warm_start
+from factory.build import cargo_config, compile_cache, cross, parallel, vendor, warm_start
 from factory.build.binary import Binary
 from factory.build.cargo_invocation import (
     CargoJob,
@@ -39,6 +40,7 @@ from factory.build.cargo_invocation import (
     target_dir,
 )
 from factory.build.cargo_messages import UnitCounter, Units, executable_from_messages, unit_total
+from factory.build.compile_cache import CompileCache, Stats
 from factory.build.diagnose import diagnose
 from factory.build.job import (
     CARGO_CACHE,
@@ -79,6 +81,8 @@ class _Shared:
     meter: Meter
     warm: bool = True
     """Start new target directories from the std seed and a sibling (factory.build.warm_start)."""
+    cache: CompileCache | None = None
+    """sccache, when [cache] configures it (factory.build.compile_cache)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,12 +109,16 @@ class _Output:
 
 
 def _warm_start(
-    box: Container, work: CargoJob, shared: _Shared, environment: Mapping[str, str], out: _Output
+    box: Container,
+    work: CargoJob,
+    shared: _Shared,
+    directory: str,
+    environment: Mapping[str, str],
+    out: _Output,
 ) -> warm_start.Start:
-    """Start a target directory that does not exist yet from the std seed (built first when
-    missing) and another target's host units (factory.build.warm_start)."""
+    """Start the target directory ``directory``, if it does not exist yet, from the std seed
+    (built first when missing) and another target's host units (factory.build.warm_start)."""
     job, builder_id = work.job, shared.request.builder.id
-    directory = environment["CARGO_TARGET_DIR"]
     if box.run(["test", "-d", directory], check=False).exit_code == 0:
         return warm_start.Start(seed=False, sibling=None)
     seed = warm_start.seed_dir(builder_id, job.target.triple, environment)
@@ -119,7 +127,7 @@ def _warm_start(
         shared.request.progress(
             f"build: std for {job.target.name} ({job.profile}), once per builder"
         )
-        command = cargo_build(job.target, job.profile, shared.key)
+        command = cargo_build(job.target, job.profile, shared.key, shared.plan.cargo_jobs)
         try:
             box.run(
                 warm_start.seed_command(seed, token, command),
@@ -153,22 +161,23 @@ def _total(box: Container, command: list[str], environment: Mapping[str, str]) -
     return unit_total(result.stdout) if result.exit_code == 0 else None
 
 
-def _compile(box: Container, work: CargoJob, shared: _Shared, out: _Output) -> tuple[str, Units]:
+def _compile(
+    box: Container, work: CargoJob, shared: _Shared, out: _Output
+) -> tuple[str, Units, Stats | None]:
     job, request = work.job, shared.request
     directory = target_dir(shared.workspace.path, request.builder.id, job.target, job.profile)
     environment = build_environment(
         job.target,
         job.profile,
-        directory,
         epoch=work.epoch,
         config=shared.workspace.config,
         environ=os.environ,
     )
-    if shared.plan.cargo_jobs is not None:
-        environment["CARGO_BUILD_JOBS"] = str(shared.plan.cargo_jobs)
+    if shared.cache is not None:
+        environment |= shared.cache.environment()
     if shared.warm:
-        _warm_start(box, work, shared, environment, out)
-    command = build_command(work, shared.key)
+        _warm_start(box, work, shared, directory, environment, out)
+    command = build_command(work, shared.key, directory, shared.plan.cargo_jobs)
     part = f"{job.image} {job.target.name}"
     shared.meter.start(part, _total(box, command, environment))
     counter = UnitCounter(shared.meter, part)
@@ -177,16 +186,22 @@ def _compile(box: Container, work: CargoJob, shared: _Shared, out: _Output) -> t
         counter(line)
         out(line)
 
+    before = shared.cache.stats(box) if shared.cache is not None else None
     try:
         result = box.run(command, environment=environment, on_output=each)
     except CommandError as err:
         _keep_log(request, job, err.stdout, err.stderr)
         raise _fail(work, err) from err
     _keep_log(request, job, result.stdout, result.stderr)
+    cached = (
+        shared.cache.stats(box).since(before)
+        if shared.cache is not None and before is not None
+        else None
+    )
     inside = executable_from_messages(result.stdout, job.binary) or (
         f"{directory}/{job.target.triple}/{host_half(job.profile)}/{job.binary}"
     )
-    return inside, Units.from_messages(result.stdout, job.target.triple)
+    return inside, Units.from_messages(result.stdout, job.target.triple), cached
 
 
 def _build_one(box: Container, work: CargoJob, shared: _Shared) -> Binary:
@@ -200,7 +215,7 @@ def _build_one(box: Container, work: CargoJob, shared: _Shared) -> Binary:
     started = time.monotonic()
     out = _Output(title=f"{job.image} {job.target.name}", shared=shared)
     try:
-        inside, units = _compile(box, work, shared, out)
+        inside, units, cached = _compile(box, work, shared, out)
     finally:
         out.flush()
     built = deliver(box, inside, job, request.dist)
@@ -208,9 +223,22 @@ def _build_one(box: Container, work: CargoJob, shared: _Shared) -> Binary:
         f"{job.image} {job.target.name}",
         f"build: {job.image} {job.target.name} done in {time.monotonic() - started:.1f} s "
         f"({built.size / 1024:.0f} KiB; {units.total} units, {units.fresh} fresh, "
-        f"host units {units.host_fresh} of {units.host_total} fresh)",
+        f"host units {units.host_fresh} of {units.host_total} fresh"
+        f"{f'; {cached.describe()}' if cached is not None else ''})",
     )
     return built
+
+
+@contextmanager
+def _worker(
+    request: Request, spec: ContainerSpec, cache: CompileCache | None
+) -> Iterator[Container]:
+    """A build container; with a compile cache, its sccache server started and checked."""
+    with container(request.engine, spec, keep=request.keep) as box:
+        if cache is not None:
+            stats = cache.start(box)
+            request.detail(f"build: sccache in {box.name} stores in {stats.location}")
+        yield box
 
 
 def side_by_side(works: Sequence[CargoJob]) -> list[CargoJob]:
@@ -242,11 +270,14 @@ class CargoDriver:
         container of its own); the binaries land in dist/bin/<image>/<target>/."""
         workspace = Workspace.load(request.workspace)
         key = vendor.vendor_key(workspace.lockfile, request.builder.id)
+        cache = CompileCache.from_config(request.cache, os.environ)
         spec = ContainerSpec(
             image=request.builder.tag,
             purpose="build",
-            mounts=self._mounts(workspace),
-            network=False,
+            mounts=self._mounts(workspace) + (cache.mounts() if cache else ()),
+            network=cache is not None and cache.network,
+            network_mode=request.cache.network,
+            tmpfs=compile_cache.TMPFS if cache else {},
             workdir=SRC,
         )
         works = [
@@ -273,6 +304,7 @@ class CargoDriver:
             plan=plan,
             meter=meter,
             warm=self.warm_start,
+            cache=cache,
         )
         vendoring = threading.Lock()
 
@@ -286,7 +318,7 @@ class CargoDriver:
         built = parallel.run_all(
             order,
             plan.jobs,
-            open_worker=lambda: container(request.engine, spec, keep=request.keep),
+            open_worker=lambda: _worker(request, spec, cache),
             work=work,
             cancel=Container.kill,
         )

@@ -93,7 +93,6 @@ def rustflags(target: Target) -> tuple[str, ...]:
 def build_environment(
     target: Target,
     profile: Profile,
-    directory: str,
     *,
     epoch: int = 0,
     config: CargoConfig = NO_CONFIG,
@@ -102,16 +101,19 @@ def build_environment(
     """The environment of `cargo build` for one target.
 
     `epoch` becomes SOURCE_DATE_EPOCH: C code's __DATE__/__TIME__ (mimalloc has them) come
-    from it instead of the clock, so the binary is reproducible. `config` is the workspace's
-    .cargo/config.toml and `environ` factory's own environment: the rustflags cargo would have
-    taken from them come first, factory's after (factory.build.cargo_config).
+    from it instead of the clock, so the binary is reproducible; also FACTORY_SOURCE_DATE_EPOCH,
+    from which the builder's C wrappers restore it where sccache drops it. `config` is the
+    workspace's .cargo/config.toml and `environ` factory's own environment: the rustflags cargo
+    would have taken from them come first, factory's after (factory.build.cargo_config). The
+    target directory and the job count are arguments, not variables: a compile cache (sccache)
+    hashes every CARGO_* variable, and neither changes what is compiled.
     """
     flags = cargo_config.merged_rustflags(config, target, rustflags(target), environ or {})
     return {
         "RUSTC_BOOTSTRAP": "1",
         "SOURCE_DATE_EPOCH": str(epoch),
+        "FACTORY_SOURCE_DATE_EPOCH": str(epoch),
         "CARGO_TERM_COLOR": "never",
-        "CARGO_TARGET_DIR": directory,
         "CARGO_ENCODED_RUSTFLAGS": flags.encoded(),
         f"CARGO_TARGET_{cross.env_suffix(target).upper()}_LINKER": cross.tool(target, "link"),
         **cross.compile_environment(target, workspace_env=config.env),
@@ -119,9 +121,10 @@ def build_environment(
     }
 
 
-def cargo_build(target: Target, profile: Profile, key: str) -> list[str]:
+def cargo_build(target: Target, profile: Profile, key: str, jobs: int | None = None) -> list[str]:
     """`cargo build` of std and the current directory's crate, offline against the vendor
-    directory; the seed of factory.build.warm_start is built with exactly this."""
+    directory, with ``jobs`` parallel units (None: cargo's default); the seed of
+    factory.build.warm_start is built with exactly this (and a target directory of its own)."""
     argv = [
         "cargo",
         "build",
@@ -135,14 +138,19 @@ def cargo_build(target: Target, profile: Profile, key: str) -> list[str]:
     ]
     if profile == "opt":
         argv.append("--release")
+    if jobs is not None:
+        argv += ["--jobs", str(jobs)]
     return argv
 
 
-def build_command(work: CargoJob, key: str) -> list[str]:
-    """`cargo build` for one job: its package and binary, --locked."""
+def build_command(work: CargoJob, key: str, directory: str, jobs: int | None = None) -> list[str]:
+    """`cargo build` for one job into the target directory ``directory``: its package and
+    binary, --locked."""
     job = work.job
     argv = [
-        *cargo_build(job.target, job.profile, key),
+        *cargo_build(job.target, job.profile, key, jobs),
+        "--target-dir",
+        directory,
         "--locked",
         "--package",
         work.package,

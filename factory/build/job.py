@@ -18,6 +18,7 @@ from factory.build.binary import Binary
 from factory.engine.builder import BuilderImage
 from factory.engine.docker_engine import ExecResult, Mount
 from factory.errors import BuildError
+from factory.model.cache_config import CacheConfig
 from factory.model.config import BazelConfig, ImageConfig, Profile
 from factory.model.dist import Dist
 from factory.model.targets import Target
@@ -118,6 +119,8 @@ class Request:
     meter: Meter | None = None
     """Where a compile's progress goes (units done of the total, the crate compiling now);
     None: plain lines through ``progress``."""
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    """images.toml's [cache]: sccache for the Cargo driver (factory.build.compile_cache)."""
 
     def jobs(self) -> list[tuple[ImageConfig, Job]]:
         """Every image x target, in order, with the image it comes from."""

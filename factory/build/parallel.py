@@ -32,7 +32,7 @@ class Plan:
 
     jobs: int
     cargo_jobs: int | None
-    """CARGO_BUILD_JOBS for each (None: cargo's default, all cores, when one job runs)."""
+    """cargo --jobs for each (None: cargo's default, all cores, when one job runs)."""
     cores: int
     available: int
     """Bytes of memory available when planned."""

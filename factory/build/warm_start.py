@@ -52,7 +52,7 @@ printf '[package]\\nname = "%s"\\nversion = "0.0.0"\\nedition = "2021"\\n\\n[wor
   "$FACTORY_SEED_CRATE" > "$work/crate/Cargo.toml"
 printf 'fn main() {}\\n' > "$work/crate/src/main.rs"
 cd "$work/crate"
-CARGO_TARGET_DIR="$work/target" "$@"
+"$@" --target-dir "$work/target"
 mv -T "$work/target" "$seed" 2>/dev/null || true
 """
 
@@ -96,15 +96,11 @@ def builder_key(builder_id: str) -> str:
     return _short(builder_id)[:12]
 
 
-UNSHARED: Final = frozenset({"CARGO_TARGET_DIR"})
-"""Variables of a build's environment that name its own directory, not how std is built."""
-
-
 def seed_dir(builder_id: str, triple: str, environment: Mapping[str, str]) -> str:
     """The std seed for a builder, a triple and the environment of a build (profile,
     rustflags, compilers), and where std's crates are vendored (their paths are part of what
     cargo fingerprints): one seed per combination that builds std alike."""
-    shared = sorted(name for name in environment if name not in UNSHARED)
+    shared = sorted(environment)
     fingerprint = _short(triple, vendor.CRATES, *(f"{name}={environment[name]}" for name in shared))
     return f"{STD_SEEDS}/{builder_key(builder_id)}/{fingerprint}"
 

@@ -42,6 +42,9 @@ RUNTIMES_MESSAGES: Final = images.Messages(
 )
 _RUNTIMES_ARG: Final = re.compile(r"^\s*ARG\s+RUNTIMES\b", re.MULTILINE)
 """A builder Dockerfile that declares this build argument is given the runtimes image's tag."""
+_FACTORY_BUILDER_ARG: Final = re.compile(r"^\s*ARG\s+FACTORY_BUILDER\b", re.MULTILINE)
+"""A builder Dockerfile of one's own that declares this build argument is given the tag of
+factory's own builder (built first when missing), to build on top of it."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +85,14 @@ def ensure_builder(
     copies from is reused: it depends only on its own Dockerfile and the base).
     """
     args: dict[str, str] = {}
+    if derives_from_factory(dockerfile):
+        args["FACTORY_BUILDER"] = ensure_builder(
+            engine,
+            dockerfile=resources.dockerfile("builder"),
+            base=base,
+            progress=progress,
+            detail=detail,
+        ).tag
     if uses_runtimes(dockerfile):
         args["RUNTIMES"] = ensure_runtimes(engine, base=base, progress=progress, detail=detail).tag
     planned = images.identify(
@@ -113,9 +124,19 @@ def ensure_builder(
     return built
 
 
+def _declares(dockerfile: Path, argument: re.Pattern[str]) -> bool:
+    return dockerfile.is_file() and argument.search(dockerfile.read_text()) is not None
+
+
+def derives_from_factory(dockerfile: Path) -> bool:
+    """Whether a builder Dockerfile of one's own builds on factory's (ARG FACTORY_BUILDER)."""
+    own = resources.dockerfile("builder").resolve()
+    return dockerfile.resolve() != own and _declares(dockerfile, _FACTORY_BUILDER_ARG)
+
+
 def uses_runtimes(dockerfile: Path) -> bool:
     """Whether a builder Dockerfile copies from the runtimes image (declares ARG RUNTIMES)."""
-    return dockerfile.is_file() and _RUNTIMES_ARG.search(dockerfile.read_text()) is not None
+    return _declares(dockerfile, _RUNTIMES_ARG)
 
 
 def ensure_runtimes(

@@ -147,6 +147,10 @@ class ContainerSpec:
     workdir: str = "/"
     privileged: bool = False
     """Only `factory doctor --fix` asks for this (to register QEMU in binfmt_misc)."""
+    network_mode: str | None = None
+    """With ``network``: a network's name or ``container:NAME`` instead of the default bridge."""
+    tmpfs: Mapping[str, str] = field(default_factory=dict)
+    """Memory-backed mounts (path: options) for what must not reach a disk or `docker inspect`."""
 
 
 def _tail(text: str, limit: int = 6000) -> str:
@@ -338,7 +342,8 @@ def _container(
                 mounts=_docker_mounts(spec.mounts),
                 environment=dict(spec.environment),
                 working_dir=spec.workdir,
-                network_mode=None if spec.network else "none",
+                network_mode=(spec.network_mode or None) if spec.network else "none",
+                tmpfs=dict(spec.tmpfs),
                 privileged=spec.privileged,
                 detach=True,
             )

@@ -21,7 +21,8 @@ from typing import Any, Literal
 from factory import resources
 from factory.errors import ConfigError, UsageError
 from factory.model import targets as target_table
-from factory.model.reader import KeyPath, Origin, Reader, closest
+from factory.model.cache_config import CacheConfig, check_cache
+from factory.model.reader import KeyPath, Origin, Reader, closest, doc
 
 DEFAULT_CONFIG = Path("images.toml")
 DEFAULT_BASE = "debian:trixie-slim"
@@ -41,10 +42,6 @@ REPOSITORY_RE = re.compile(rf"(?:{_HOST}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT
 IMAGE_NAME_RE = re.compile(_PATH_COMPONENT)
 FEATURE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_+.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_+.-]*)?")
 USER_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(?::[A-Za-z0-9_][A-Za-z0-9_.-]*)?")
-
-
-def doc(text: str) -> dict[str, str]:
-    return {"doc": text}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -192,6 +189,9 @@ class Config:
     builder: BuilderConfig = field(default_factory=BuilderConfig, metadata=doc("Builder."))
     registry: RegistryConfig = field(default_factory=RegistryConfig, metadata=doc("Registry."))
     bazel: BazelConfig = field(default_factory=BazelConfig, metadata=doc("Bazel options."))
+    cache: CacheConfig = field(
+        default_factory=CacheConfig, metadata=doc("A compile cache for Cargo builds (sccache).")
+    )
     image: tuple[ImageConfig, ...] = field(
         default=(), metadata=doc("The images: one [[image]] table each.")
     )
@@ -287,6 +287,7 @@ def _check(config: Config, reader: Reader) -> None:
             "Point it at the folder holding the workspace's Cargo.toml, relative to images.toml.",
         )
     _check_repository(reader, ("registry", "repository"), config.registry.repository)
+    check_cache(reader, config.cache)
     seen: dict[str, int] = {}
     for index, image in enumerate(config.image):
         path: KeyPath = ("image", index)

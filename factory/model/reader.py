@@ -22,6 +22,11 @@ KeyPath = tuple[str | int, ...]
 """Where a value is in the document: table names, keys and array indexes."""
 
 
+def doc(text: str) -> dict[str, str]:
+    """A dataclass field's metadata: its description (the JSON Schema's, factory.model.schema)."""
+    return {"doc": text}
+
+
 def closest(word: str, choices: Iterable[str]) -> str | None:
     """The choice a misspelt word most likely meant, if any is close: for "did you mean"."""
     close = difflib.get_close_matches(word, list(choices), n=1)

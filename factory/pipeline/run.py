@@ -275,6 +275,7 @@ def compile_images(
             detail=console.detail,
             keep=console.options().debug,
             bazel=config.bazel,
+            cache=config.cache,
             parallel=jobs,
             meter=display,
         )

@@ -28,7 +28,7 @@ from factory.engine.builder import BuilderImage
 from factory.model import targets
 from factory.model.config import ImageConfig
 from factory.model.dist import Dist
-from tests.conftest import ROOT
+from tests.conftest import ROOT, copy_example
 
 
 @pytest.fixture()
@@ -37,14 +37,6 @@ def volume(client: docker.DockerClient) -> Iterator[str]:
     engine.ensure_volume(client, name)
     yield name
     client.volumes.get(name).remove(force=True)
-
-
-def _workspace(tmp_path: Path, name: str) -> Path:
-    copy = tmp_path / name / "hello_world"
-    shutil.copytree(
-        ROOT / "examples" / "hello_world", copy, ignore=shutil.ignore_patterns("target")
-    )
-    return copy
 
 
 def _build(
@@ -90,7 +82,7 @@ def test_levels_share_host_units_and_workspaces_share_std(
     tmp_path: Path,
 ) -> None:
     triple = targets.get("amd64").triple
-    first = _workspace(tmp_path, "a")
+    first = copy_example(tmp_path / "a")
     baseline, cold = _build(client, factory_builder, volume, first, "amd64")
     # The std seed is built first, so what is fresh in the cold build is std and its crates.
     std = _names(cold, fresh=True)
@@ -103,7 +95,7 @@ def test_levels_share_host_units_and_workspaces_share_std(
     assert all(m["fresh"] for m in host), [m["package_id"] for m in host if not m["fresh"]]
     assert "hello_world" in _names(second_level, fresh=False), "each level compiles its own"
 
-    clone = _workspace(tmp_path, "b")
+    clone = copy_example(tmp_path / "b")
     again, moved = _build(client, factory_builder, volume, clone, "amd64")
     assert std <= _names(moved, fresh=True), std - _names(moved, fresh=True)
     assert "hello_world" in _names(moved, fresh=False), "a new path has a new target directory"

@@ -33,6 +33,6 @@ def test_the_fetch_container_gets_proxies_but_no_secret() -> None:
 
 @pytest.mark.parametrize("target", ["amd64", "arm64_v9a"])
 def test_the_compile_environment_holds_no_secret(target: str) -> None:
-    environment = build_environment(targets.get(target), "opt", "/cache/target/x")
+    environment = build_environment(targets.get(target), "opt")
     assert environment
     _clean(environment)

@@ -107,6 +107,13 @@ def test_the_builder_copies_its_cpp_runtime_from_the_runtimes_image(tmp_path: Pa
     assert "ARG BASE" in runtimes.read_text() and "FROM ${BASE}" in runtimes.read_text()
 
 
+def test_a_builder_of_ones_own_can_build_on_factorys() -> None:
+    example = ROOT / "examples" / "builders" / "sccache-redis.Dockerfile"
+    assert builder.derives_from_factory(example)
+    assert "FROM ${FACTORY_BUILDER}" in example.read_text()
+    assert not builder.derives_from_factory(BUILDER), "factory's own is not built on itself"
+
+
 def test_the_runtimes_tag_is_part_of_the_builders_identity(tmp_path: Path) -> None:
     context = images.load_context(_context(tmp_path))
     base = {"BASE": "factory-bootstrap/debian:trixie-slim"}

@@ -22,7 +22,7 @@ def _config(tmp_path: Path, text: str, name: str = "config.toml") -> cargo_confi
 
 
 def _flags(config: cargo_config.CargoConfig, target: targets.Target, **environ: str) -> list[str]:
-    env = build_environment(target, "opt", "/t", config=config, environ=environ)
+    env = build_environment(target, "opt", config=config, environ=environ)
     return env["CARGO_ENCODED_RUSTFLAGS"].split("\x1f")
 
 
@@ -100,16 +100,16 @@ def test_a_workspace_linker_is_reported_as_overridden(tmp_path: Path) -> None:
     )
     assert cargo_config.overridden_linkers(config, ARM64) == ("aarch64-linux-musl-gcc",)
     assert cargo_config.overridden_linkers(config, AMD64_V3) == ()
-    env = build_environment(ARM64, "opt", "/t", config=config)
+    env = build_environment(ARM64, "opt", config=config)
     assert env["CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER"].endswith("-link")
 
 
 def test_the_workspace_env_is_not_shadowed(tmp_path: Path) -> None:
-    assert build_environment(ARM64, "opt", "/t")["JEMALLOC_SYS_WITH_LG_PAGE"] == "16"
-    assert "JEMALLOC_SYS_WITH_LG_PAGE" not in build_environment(AMD64_V3, "opt", "/t")
+    assert build_environment(ARM64, "opt")["JEMALLOC_SYS_WITH_LG_PAGE"] == "16"
+    assert "JEMALLOC_SYS_WITH_LG_PAGE" not in build_environment(AMD64_V3, "opt")
     config = _config(tmp_path, '[env]\nJEMALLOC_SYS_WITH_LG_PAGE = "12"\n')
     assert config.env == frozenset({"JEMALLOC_SYS_WITH_LG_PAGE"})
-    assert "JEMALLOC_SYS_WITH_LG_PAGE" not in build_environment(ARM64, "opt", "/t", config=config)
+    assert "JEMALLOC_SYS_WITH_LG_PAGE" not in build_environment(ARM64, "opt", config=config)
 
 
 @pytest.mark.parametrize(

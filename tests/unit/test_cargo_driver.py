@@ -35,23 +35,27 @@ def _job(name: str, profile: Profile = "opt") -> CargoJob:
 
 
 def test_build_command_is_offline_locked_and_builds_std() -> None:
-    argv = build_command(_job("arm64_v8_2a"), "k")
+    argv = build_command(_job("arm64_v8_2a"), "k", "/t")
     assert argv[:2] == ["cargo", "build"]
     for flag in ("--locked", "--offline", "-Zbuild-std=std,panic_abort", "--release"):
         assert flag in argv
     assert argv[argv.index("--target") + 1] == "aarch64-unknown-linux-musl"
     assert argv[argv.index("--config") + 1] == "/cache/vendor/lock-k.toml"
     assert argv[argv.index("--bin") + 1] == "hello_world"
+    assert argv[argv.index("--target-dir") + 1] == "/t"
+    assert "--jobs" not in argv
+    parallel = build_command(_job("arm64_v8_2a"), "k", "/t", jobs=1)
+    assert parallel[parallel.index("--jobs") + 1] == "1"
 
 
 @pytest.mark.parametrize("profile", ["dbg", "fastbuild"])
 def test_debug_profiles_do_not_pass_release(profile: Profile) -> None:
-    assert "--release" not in build_command(_job("amd64", profile), "k")
+    assert "--release" not in build_command(_job("amd64", profile), "k", "/t")
 
 
 @pytest.mark.parametrize("target", targets.TARGETS, ids=lambda t: t.name)
 def test_environment_follows_the_target_table(target: targets.Target) -> None:
-    env = build_environment(target, "opt", "/cache/target/x")
+    env = build_environment(target, "opt")
     assert "RUSTFLAGS" not in env
     flags = env["CARGO_ENCODED_RUSTFLAGS"].split("\x1f")
     assert "-Ctarget-feature=+crt-static" in flags
@@ -68,7 +72,7 @@ def test_environment_follows_the_target_table(target: targets.Target) -> None:
     linker = env[f"CARGO_TARGET_{triple.upper()}_LINKER"]
     assert linker == f"/opt/factory/bin/{target.arch.gnu_name}-linux-musl-link"
     assert env["RUSTC_BOOTSTRAP"] == "1"
-    assert env["CARGO_TARGET_DIR"] == "/cache/target/x"
+    assert not any(name in env for name in ("CARGO_TARGET_DIR", "CARGO_BUILD_JOBS"))
 
 
 def test_level_flags() -> None:
@@ -80,16 +84,16 @@ def test_level_flags() -> None:
 
 
 def test_release_settings_are_the_seeds() -> None:
-    env = build_environment(targets.get("amd64"), "opt", "/t")
+    env = build_environment(targets.get("amd64"), "opt")
     assert env["CARGO_PROFILE_RELEASE_OPT_LEVEL"] == "3"
     assert env["CARGO_PROFILE_RELEASE_CODEGEN_UNITS"] == "1"
     assert env["CARGO_PROFILE_RELEASE_LTO"] in {"thin", "fat"}
     assert env["CARGO_PROFILE_RELEASE_PANIC"] == "abort"
     assert env["CARGO_PROFILE_RELEASE_STRIP"] == "symbols"
-    dbg = build_environment(targets.get("amd64"), "dbg", "/t")
+    dbg = build_environment(targets.get("amd64"), "dbg")
     assert dbg["CARGO_PROFILE_DEV_DEBUG"] == "true"
     assert dbg["CARGO_PROFILE_DEV_STRIP"] == "none"
-    fast = build_environment(targets.get("amd64"), "fastbuild", "/t")
+    fast = build_environment(targets.get("amd64"), "fastbuild")
     assert fast["CARGO_PROFILE_DEV_OPT_LEVEL"] == "0"
     assert fast["CARGO_PROFILE_DEV_STRIP"] == "none"
 
@@ -223,9 +227,9 @@ def test_binary_json_keys_are_locked(tmp_path: Path) -> None:
 
 
 def test_the_compile_gets_source_date_epoch_for_reproducible_c_code() -> None:
-    env = build_environment(targets.get("arm64"), "opt", "/t", epoch=1700000000)
-    assert env["SOURCE_DATE_EPOCH"] == "1700000000"
-    assert build_environment(targets.get("arm64"), "opt", "/t")["SOURCE_DATE_EPOCH"] == "0"
+    env = build_environment(targets.get("arm64"), "opt", epoch=1700000000)
+    assert env["SOURCE_DATE_EPOCH"] == env["FACTORY_SOURCE_DATE_EPOCH"] == "1700000000"
+    assert build_environment(targets.get("arm64"), "opt")["SOURCE_DATE_EPOCH"] == "0"
 
 
 class _UnwritableBox:
@@ -247,9 +251,9 @@ def test_an_unwritable_dist_is_a_build_error_that_keeps_its_cause(tmp_path: Path
 
 def test_features_reach_cargo() -> None:
     work = CargoJob(job=_job("amd64").job, package="app", features=("a", "b/c"))
-    argv = build_command(work, "k")
+    argv = build_command(work, "k", "/t")
     assert argv[argv.index("--features") + 1] == "a,b/c"
     assert "--no-default-features" not in argv
     bare = CargoJob(job=_job("amd64").job, package="app", default_features=False)
-    assert "--no-default-features" in build_command(bare, "k")
-    assert "--features" not in build_command(bare, "k")
+    assert "--no-default-features" in build_command(bare, "k", "/t")
+    assert "--features" not in build_command(bare, "k", "/t")

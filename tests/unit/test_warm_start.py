@@ -1,6 +1,6 @@
 """factory.build.warm_start: the seed and prepare scripts, run for real on this host in a
 temporary cache layout (sh, cp, flock and mv are the same as in the builder), with a stand-in
-for cargo that writes a file into CARGO_TARGET_DIR."""
+for cargo that writes a file into the directory its --target-dir names."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from pathlib import Path
 
 from factory.build import warm_start
 
+_TARGET_DIR = 'while [ $# -gt 0 ]; do [ "$1" = --target-dir ] && dir="$2"; shift; done; '
 FAKE_CARGO = [
     "sh",
     "-c",
-    'mkdir -p "$CARGO_TARGET_DIR/release" && echo std > "$CARGO_TARGET_DIR/std.rlib"',
+    _TARGET_DIR + 'mkdir -p "$dir/release" && echo std > "$dir/std.rlib"',
+    "cargo",
 ]
 
 
@@ -45,7 +47,7 @@ def test_a_seed_is_built_once_and_other_builders_seeds_go(tmp_path: Path) -> Non
 
 def test_a_failing_seed_build_leaves_no_seed(tmp_path: Path) -> None:
     seed = _seed(tmp_path, "b")
-    failing = ["sh", "-c", 'mkdir -p "$CARGO_TARGET_DIR"; exit 3']
+    failing = ["sh", "-c", _TARGET_DIR + 'mkdir -p "$dir"; exit 3', "cargo"]
     done = subprocess.run(
         warm_start.seed_command(str(seed), "t", failing),
         env={**os.environ, **warm_start.SEED_ENVIRONMENT},
@@ -120,12 +122,11 @@ def test_with_no_seed_and_no_sibling_the_directory_starts_empty(tmp_path: Path) 
     assert list(new.iterdir()) == []
 
 
-def test_the_seed_is_shared_across_target_directories_but_not_flags_or_builders() -> None:
-    env = {"CARGO_TARGET_DIR": "/cache/target/a", "CARGO_ENCODED_RUSTFLAGS": "-Ctarget-cpu=x"}
+def test_one_seed_per_flags_builder_and_triple() -> None:
+    env = {"CARGO_ENCODED_RUSTFLAGS": "-Ctarget-cpu=x"}
     seed = warm_start.seed_dir("sha256:1", "x86_64-unknown-linux-musl", env)
     assert seed.startswith(warm_start.STD_SEEDS + "/")
-    other_dir = {**env, "CARGO_TARGET_DIR": "/cache/target/b"}
-    assert warm_start.seed_dir("sha256:1", "x86_64-unknown-linux-musl", other_dir) == seed
+    assert warm_start.seed_dir("sha256:1", "x86_64-unknown-linux-musl", dict(env)) == seed
     other_flags = {**env, "CARGO_ENCODED_RUSTFLAGS": "-Ctarget-cpu=y"}
     assert warm_start.seed_dir("sha256:1", "x86_64-unknown-linux-musl", other_flags) != seed
     assert warm_start.seed_dir("sha256:2", "x86_64-unknown-linux-musl", env) != seed
