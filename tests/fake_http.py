@@ -88,13 +88,21 @@ def serve(handler: Handler) -> Iterator[Server]:
 
         do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    with threaded(_Handler) as port:
+        server_state.address = f"127.0.0.1:{port}"
+        yield server_state
+
+
+@contextmanager
+def threaded(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """Serve ``handler`` on a free loopback port, in threads, for the duration of the block;
+    yields the port."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.daemon_threads = True
-    server_state.address = f"127.0.0.1:{httpd.server_address[1]}"
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        yield server_state
+        yield int(httpd.server_address[1])
     finally:
         httpd.shutdown()
         httpd.server_close()

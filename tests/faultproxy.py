@@ -29,8 +29,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Literal
+
+from tests.fake_http import threaded
 
 Action = Literal["status", "delay", "drop_body", "drop_reply", "kill"]
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection"})
@@ -227,15 +229,6 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def running(proxy: FaultProxy) -> Iterator[FaultProxy]:
     """Serve ``proxy`` on a free loopback port for the duration of the block."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(proxy))
-    server.daemon_threads = True
-    proxy.address = ("127.0.0.1", int(server.server_address[1]))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    try:
+    with threaded(_handler(proxy)) as port:
+        proxy.address = ("127.0.0.1", port)
         yield proxy
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 
 from factory.model import config as cfg
 from factory.model import targets as target_table
+from tests.conftest import ROOT
 from tests.elfbin import static_executable
 
 IMAGES_TOML = """\
@@ -99,6 +101,17 @@ def make_project(root: Path, targets: tuple[str, ...], *, validated: bool = True
         )
     write_report(project, results)
     return project
+
+
+def signing_project(root: Path) -> tuple[Project, Path]:
+    """A two-target project under ``root`` with the example workspace's Cargo.lock (its SBOM
+    lists crates) and a key pair made by `factory keygen`: the project and the keys' prefix
+    (``<prefix>.key``, ``<prefix>.pub``)."""
+    project = make_project(root / "p", ("amd64", "arm64"))
+    shutil.copy(ROOT / "examples" / "hello_world" / "Cargo.lock", project.root / "ws")
+    keys = root / "keys" / "cosign"
+    run(sys.executable, "-m", "factory", "keygen", str(keys))
+    return project, keys
 
 
 def write_report(project: Project, results: list[dict[str, object]]) -> None:

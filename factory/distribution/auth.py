@@ -1,16 +1,22 @@
-"""Registry credentials from the Docker client's configuration, as `docker login` leaves them.
+"""Registry credentials: factory's environment variables, the Docker client's configuration (as
+`docker login` leaves it), and GitHub Actions' ``GITHUB_TOKEN`` for ghcr.io, in that order.
 
-``FACTORY_REGISTRY_USERNAME`` and ``FACTORY_REGISTRY_PASSWORD`` in the environment come first
-(for CI, where no `docker login` ran); with ``FACTORY_REGISTRY_HOST`` set they go to that host
-only. Otherwise the file is ``$DOCKER_CONFIG/config.json`` (default ``~/.docker/config.json``).
-For a registry host, the first of these that knows it answers:
+1. ``FACTORY_REGISTRY_USERNAME`` and ``FACTORY_REGISTRY_PASSWORD`` (for CI, where no
+   `docker login` ran); with ``FACTORY_REGISTRY_HOST`` set they go to that host only.
+2. The file ``$DOCKER_CONFIG/config.json`` (default ``~/.docker/config.json``). For a registry
+   host, the first of these that knows it answers:
 
-1. ``credHelpers[host]``: run ``docker-credential-<helper> get`` with the server on stdin;
-2. ``credsStore``: the same with the default helper;
-3. ``auths[host]``: ``auth`` (base64 ``user:password``) or ``identitytoken``.
+   a. ``credHelpers[host]``: run ``docker-credential-<helper> get`` with the server on stdin;
+   b. ``credsStore``: the same with the default helper;
+   c. ``auths[host]``: ``auth`` (base64 ``user:password``) or ``identitytoken``.
 
-Keys of ``auths`` may be written as ``host``, ``https://host`` or ``https://host/v1/``; they are
-compared by host. Secrets never reach a log: ``Credentials`` hides them from ``repr``.
+   Keys of ``auths`` may be written as ``host``, ``https://host`` or ``https://host/v1/``; they
+   are compared by host.
+3. For ghcr.io only: ``GITHUB_TOKEN`` as the password of the user ``GITHUB_ACTOR`` (both set by
+   a GitHub Actions job); without ``GITHUB_ACTOR`` the token is not used. It comes last because
+   it is ambient (a job may set it for other tools), while the others name a registry on purpose.
+
+Secrets never reach a log: ``Credentials`` hides them from ``repr``.
 """
 
 from __future__ import annotations
@@ -37,6 +43,10 @@ HELPER_TIMEOUT = 30.0
 USERNAME_VARIABLE = "FACTORY_REGISTRY_USERNAME"
 PASSWORD_VARIABLE = "FACTORY_REGISTRY_PASSWORD"
 HOST_VARIABLE = "FACTORY_REGISTRY_HOST"
+GITHUB_TOKEN_VARIABLE = "GITHUB_TOKEN"
+GITHUB_ACTOR_VARIABLE = "GITHUB_ACTOR"
+GITHUB_REGISTRY = "ghcr.io"
+"""The one registry ``GITHUB_TOKEN`` is sent to."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,6 +213,33 @@ def from_environment(host: str, environ: Mapping[str, str] | None = None) -> Cre
     )
 
 
+def from_github_actions(host: str, environ: Mapping[str, str] | None = None) -> Credentials | None:
+    """``GITHUB_TOKEN`` as ``GITHUB_ACTOR``'s password, for ghcr.io only; None for any other
+    host, or when either variable is unset."""
+    env = os.environ if environ is None else environ
+    token, actor = env.get(GITHUB_TOKEN_VARIABLE, ""), env.get(GITHUB_ACTOR_VARIABLE, "")
+    if normalize_host(host) != GITHUB_REGISTRY or not (token and actor):
+        return None
+    return Credentials(
+        username=actor,
+        password=token,
+        source=f"the environment ({GITHUB_TOKEN_VARIABLE}, {GITHUB_ACTOR_VARIABLE})",
+    )
+
+
+def unused_github_token(host: str, environ: Mapping[str, str] | None = None) -> str:
+    """Why ``GITHUB_TOKEN`` was not used for ``host`` although it is set (for messages about
+    missing credentials); empty when it is unset or there is nothing to say."""
+    env = os.environ if environ is None else environ
+    unused = normalize_host(host) == GITHUB_REGISTRY and not env.get(GITHUB_ACTOR_VARIABLE)
+    if not (unused and env.get(GITHUB_TOKEN_VARIABLE)):
+        return ""
+    return (
+        f" {GITHUB_TOKEN_VARIABLE} is set but {GITHUB_ACTOR_VARIABLE} (the user it belongs to) "
+        "is not, so it is not used."
+    )
+
+
 def lookup(
     host: str,
     *,
@@ -210,12 +247,16 @@ def lookup(
     helper: HelperRunner = run_helper,
     environ: Mapping[str, str] | None = None,
 ) -> Credentials | None:
-    """The credentials for registry ``host``: the environment's, else the Docker
-    configuration's, if any."""
+    """The credentials for registry ``host``: factory's environment variables, else the Docker
+    configuration's, else (ghcr.io only) GitHub Actions' token, if any."""
     found = from_environment(host, environ)
-    if found is not None:
-        return found
-    path = path or config_path(environ)
+    if found is None:
+        found = from_docker_config(host, path or config_path(environ), helper)
+    return found if found is not None else from_github_actions(host, environ)
+
+
+def from_docker_config(host: str, path: Path, helper: HelperRunner) -> Credentials | None:
+    """What the Docker client configuration at ``path`` has for ``host``, if anything."""
     document = load_config(path)
     wanted = normalize_host(host)
     helpers = document.get("credHelpers") or {}

@@ -9,7 +9,8 @@ from typing import Any, Final
 from factory.distribution import plan as push_plan
 from factory.distribution import reference
 from factory.distribution.media_types import INDEX_TYPES, MANIFEST_TYPES, sha256_digest
-from factory.distribution.transport import Transport, error_detail
+from factory.distribution.refusals import error_detail
+from factory.distribution.transport import Transport
 from factory.errors import RegistryError
 
 ACCEPT: Final = ", ".join(sorted(INDEX_TYPES | MANIFEST_TYPES))

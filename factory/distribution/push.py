@@ -31,8 +31,9 @@ from factory.distribution import plan as push_plan
 from factory.distribution import reference, upload
 from factory.distribution.media_types import sha256_digest
 from factory.distribution.plan import Plan
+from factory.distribution.refusals import refused
 from factory.distribution.retry import RetryPolicy
-from factory.distribution.transport import Transport, refused
+from factory.distribution.transport import Transport
 from factory.errors import RegistryError
 from factory.util import console
 from factory.util.concurrency import side_by_side

@@ -31,7 +31,8 @@ from factory.distribution.media_types import (
     sha256_digest,
 )
 from factory.distribution.push import Pusher
-from factory.distribution.transport import Transport, error_detail
+from factory.distribution.refusals import error_detail
+from factory.distribution.transport import Transport
 from factory.errors import RegistryError
 from factory.util import console
 

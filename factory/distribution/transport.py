@@ -9,6 +9,9 @@
   a token from the realm for every scope the caller declared (``pull,push`` on the destination,
   ``pull`` on mount sources) and retries once. Credentials go only to HTTPS realms, or to a
   loopback/insecure registry's own realm. Nothing here logs a header, a token or a password.
+  A token that expired meanwhile is just another 401: a new one is fetched. A 401 that a new
+  token does not cure with ``error="insufficient_scope"``, or a 403 from the token service, is
+  access the account lacks: the error names the scope and the token service.
 - Every request (the probe, token requests, the caller's) is retried as `retry` says: 429,
   5xx and dropped connections with backoff, honouring ``Retry-After`` up to a bound.
 """
@@ -20,7 +23,7 @@ import functools
 import ipaddress
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
 
@@ -28,6 +31,7 @@ import requests
 import urllib3.exceptions
 
 from factory.distribution import auth, challenge, retry
+from factory.distribution.refusals import connection_error, error_detail
 
 # Part of the transport's interface (Transport(policy=...)): re-exported for its callers.
 from factory.distribution.retry import RetryPolicy
@@ -51,39 +55,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
-
-
-def error_detail(response: requests.Response) -> str:
-    """The registry's own explanation of a failure (its `errors` list), shortened."""
-    try:
-        document = response.json()
-        errors = document.get("errors") if isinstance(document, dict) else None
-    except ValueError:
-        errors = None
-    if errors:
-        parts = [
-            f"{e.get('code', '?')}: {e.get('message', '')}".strip()
-            for e in errors
-            if isinstance(e, dict)
-        ]
-        return "; ".join(parts)[:400]
-    text = response.text.strip().replace("\n", " ")
-    return text[:200] or response.reason or ""
-
-
-def refused(response: requests.Response, what: str, host: str) -> RegistryError:
-    """The error for a registry's refusal of ``what``: a 403 is a lack of access."""
-    status = response.status_code
-    detail = error_detail(response)
-    if status == 403:
-        return RegistryError(
-            f"{host} denied {what} (HTTP 403: {detail}).",
-            hint="The account lacks push access to this repository: check its permissions.",
-        )
-    return RegistryError(
-        f"{host} refused {what} (HTTP {status}: {detail}).",
-        hint="Check the registry's logs and free space; run again with -v for each request.",
-    )
 
 
 class Transport:
@@ -181,10 +152,10 @@ class Transport:
         try:
             response = self._retrying(send, what)
         except requests.RequestException as exc:
-            raise self._connection_error(exc, what) from exc
+            raise connection_error(self.host, exc, what) from exc
         if response.status_code == 401 and not denied_ok:
             response.close()
-            raise self._unauthorized(what)
+            raise self._unauthorized(what, response)
         return response
 
     # --- internals ----------------------------------------------------------------------
@@ -277,12 +248,12 @@ class Transport:
                 and isinstance(failure, requests.exceptions.SSLError)
             ):
                 # An HTTPS registry refusing plain HTTP: its certificate is the problem.
-                raise self._connection_error(failure, what) from failure
+                raise connection_error(self.host, failure, what) from failure
             if scheme == "http":
                 self._log(f"{self.host}: using plain HTTP (loopback or --insecure)")
             return base
         assert failure is not None
-        raise self._connection_error(failure, what) from failure
+        raise connection_error(self.host, failure, what) from failure
 
     def credentials(self) -> auth.Credentials | None:
         if self._lookup:
@@ -321,8 +292,10 @@ class Transport:
         try:
             answer = self._retrying(lambda: self._ask_token(chosen, scopes, creds), what)
         except requests.RequestException as exc:
-            raise self._connection_error(exc, what) from exc
-        if answer.status_code in (401, 403):
+            raise connection_error(self.host, exc, what) from exc
+        if answer.status_code == 403:
+            raise self._denied(" ".join(scopes), by=realm)
+        if answer.status_code == 401:
             raise self._unauthorized(f"a token for {' '.join(scopes) or 'access'}")
         if answer.status_code != 200:
             raise RegistryError(
@@ -383,12 +356,19 @@ class Transport:
             chosen.realm, params=query, auth=basic, timeout=self._timeout, **self._tls
         )
 
-    def _unauthorized(self, what: str) -> RegistryError:
+    def _unauthorized(self, what: str, response: requests.Response | None = None) -> RegistryError:
+        """The error for a 401 that authentication did not cure; ``response`` is that 401."""
         creds = self.credentials()
+        said = "" if response is None else response.headers.get("WWW-Authenticate", "")
+        last = challenge.pick(challenge.parse(said))
+        if last is not None and last.params.get("error") == "insufficient_scope":
+            realm = self._challenge.realm if self._challenge else last.realm
+            return self._denied(last.params.get("scope", "") or what, by=realm, what=what)
         if creds is None:
             return RegistryError(
                 f"{self.host} requires authentication for {what}, and the Docker configuration "
-                f"({auth.config_path()}) has no credentials for {self.host}.",
+                f"({auth.config_path()}) has no credentials for {self.host}."
+                + auth.unused_github_token(self.host),
                 hint=f"Run `docker login {self.host}` (or set DOCKER_CONFIG to a directory "
                 "whose config.json has them, or set FACTORY_REGISTRY_USERNAME and "
                 "FACTORY_REGISTRY_PASSWORD), then push again.",
@@ -400,34 +380,21 @@ class Transport:
             "access to this repository.",
         )
 
-    def _connection_error(self, exc: requests.RequestException, what: str) -> RegistryError:
-        if isinstance(exc, requests.exceptions.SSLError):
+    def _denied(self, scope: str, *, by: str, what: str = "") -> RegistryError:
+        """The token service ``by`` would not grant ``scope``: the account lacks that access
+        (the spec's token services leave out what is not allowed; some answer 403)."""
+        creds = self.credentials()
+        scope = " ".join(challenge.merge_scopes([scope]))
+        needed = f" for {what}" if what else ""
+        if creds is None:
             return RegistryError(
-                f"TLS with {self.host} failed during {what}: {_root(exc)}.",
-                hint="Add the registry's CA certificate to the bundle REQUESTS_CA_BUNDLE names "
-                "(or fix the registry's certificate); for a test registry, pass --insecure "
-                "(unverified TLS, or plain HTTP).",
+                f"{self.host} denied {scope}{needed} to anonymous access (its token service "
+                f"is {by}).",
+                hint=f"Run `docker login {self.host}` with an account that has that access.",
             )
         return RegistryError(
-            f"Cannot reach the registry {self.host} during {what}: {_root(exc)}.",
-            hint="Check the address in images.toml ([registry] repository) and that the registry "
-            "is running (`factory registry status` for the local one).",
+            f"{self.host} denied {scope}{needed}: its token service {by} does not grant it to "
+            f"the credentials from {creds.source}.",
+            hint="Give the account that access to the repository (push needs pull and push), "
+            "or push to a repository it may write.",
         )
-
-
-def _root(exc: BaseException) -> str:
-    """The innermost reason of a requests/urllib3 exception, without URLs' query strings."""
-    seen: Iterable[BaseException] = ()
-    current: BaseException | None = exc
-    last = exc
-    while current is not None and current not in seen:
-        seen = (*seen, current)
-        last = current
-        nested = current.args[0] if current.args else None
-        reason = getattr(nested, "reason", None) or getattr(current, "reason", None)
-        current = reason if isinstance(reason, BaseException) else None
-    text = str(last)
-    # urllib3 prefixes the connection object (`HTTPConnection(host=..., port=...): `).
-    if text.startswith(("HTTPConnection(", "HTTPSConnection(")) and "): " in text:
-        text = text.split("): ", 1)[1]
-    return text.split("?", 1)[0] if "http" in text else text

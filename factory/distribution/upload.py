@@ -14,7 +14,8 @@ from urllib.parse import urljoin
 
 import requests
 
-from factory.distribution.transport import Transport, refused
+from factory.distribution.refusals import refused
+from factory.distribution.transport import Transport
 from factory.errors import RegistryError
 from factory.util import console
 

@@ -37,6 +37,7 @@ def secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("FACTORY_REGISTRY_USERNAME", "ci")
     monkeypatch.setenv("FACTORY_REGISTRY_PASSWORD", CANARY)
     monkeypatch.setenv("COSIGN_PASSWORD", CANARY)
+    monkeypatch.setenv("GITHUB_TOKEN", CANARY)
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / CANARY))
 
 

@@ -1,7 +1,8 @@
 """A canary registry password, given through a Docker config or the environment, leaks nowhere:
 not in stdout or stderr at -vv --debug (success and failure), not in any process's arguments
 during the push, not in any file under dist/ (OCI layout blobs, gzip layers unpacked, the SBOM,
-report.json)."""
+report.json). A canary GITHUB_TOKEN in the environment (sent to ghcr.io only, so unused here)
+leaks nowhere either."""
 
 from __future__ import annotations
 
@@ -28,11 +29,16 @@ def _needles(password: str) -> list[bytes]:
     return [password.encode(), base64.b64encode(pair), base64.urlsafe_b64encode(pair)]
 
 
-def _environment(tmp_path: Path, source: str, address: str, password: str) -> dict[str, str]:
+def _environment(
+    tmp_path: Path, source: str, address: str, password: str, github_token: str
+) -> dict[str, str]:
     env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("FACTORY_REGISTRY_", "DOCKER_"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("FACTORY_REGISTRY_", "DOCKER_", "GITHUB_"))
     }
     env["SOURCE_DATE_EPOCH"] = "1700000000"
+    env["GITHUB_TOKEN"], env["GITHUB_ACTOR"] = github_token, USER
     docker_config = tmp_path / f"docker-{source}"
     docker_config.mkdir(parents=True)
     env["DOCKER_CONFIG"] = str(docker_config)
@@ -58,8 +64,10 @@ def _process_arguments() -> list[bytes]:
     return found
 
 
-def _run_watched(argv: list[str], env: dict[str, str], needle: bytes) -> tuple[int, str, str, int]:
-    """Run ``argv``; while it runs, read every process's arguments for ``needle``.
+def _run_watched(
+    argv: list[str], env: dict[str, str], needles: list[bytes]
+) -> tuple[int, str, str, int]:
+    """Run ``argv``; while it runs, read every process's arguments for each of ``needles``.
     Returns the exit code, stdout, stderr and how many scans of /proc were made."""
     hits: list[bytes] = []
     scans = 0
@@ -68,7 +76,7 @@ def _run_watched(argv: list[str], env: dict[str, str], needle: bytes) -> tuple[i
     def watch() -> None:
         nonlocal scans
         while not done.is_set():
-            hits.extend(a for a in _process_arguments() if needle in a)
+            hits.extend(a for a in _process_arguments() if any(n in a for n in needles))
             scans += 1
             done.wait(0.02)
 
@@ -97,14 +105,15 @@ def _files_holding(root: Path, needles: list[bytes]) -> list[str]:
 @pytest.mark.parametrize("source", ["docker config", "environment"])
 def test_a_canary_password_leaks_nowhere(tmp_path: Path, source: str) -> None:
     canary = f"canary-{uuid.uuid4().hex}"
-    needles = _needles(canary)
+    github_token = f"ghs_canary{uuid.uuid4().hex}"
+    needles = [*_needles(canary), *_needles(github_token)]
     with local_htpasswd(tmp_path, USER, canary) as registry:
         project = make_project(tmp_path / "p", ("amd64", "arm64"))
-        env = _environment(tmp_path, source, registry.address, canary)
+        env = _environment(tmp_path, source, registry.address, canary, github_token)
         argv = [sys.executable, "-m", "factory", "-vv", "--debug", "--json", "image", "--no-build"]
         argv += ["-C", str(project.root / "images.toml"), "--push"]
         argv += ["--registry", f"{registry.address}/secret"]
-        code, out, err, scans = _run_watched(argv, env, canary.encode())
+        code, out, err, scans = _run_watched(argv, env, [canary.encode(), github_token.encode()])
         assert code == 0, err
         assert scans > 3
         assert json.loads(out)["pushed"][0]["bytes_uploaded"] > 0
@@ -117,9 +126,9 @@ def test_a_canary_password_leaks_nowhere(tmp_path: Path, source: str) -> None:
 
         # refused: a wrong password (a second canary) with tracebacks on
         wrong = f"canary-{uuid.uuid4().hex}"
-        env = _environment(tmp_path / "wrong", source, registry.address, wrong)
-        code, out, err, _ = _run_watched(argv, env, wrong.encode())
+        env = _environment(tmp_path / "wrong", source, registry.address, wrong, github_token)
+        code, out, err, _ = _run_watched(argv, env, [wrong.encode(), github_token.encode()])
         assert code == 6, err
         assert "refused the credentials" in err
-        for needle in _needles(wrong):
+        for needle in [*_needles(wrong), *_needles(github_token)]:
             assert needle.decode() not in out + err

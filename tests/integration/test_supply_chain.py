@@ -22,7 +22,7 @@ from factory.distribution.media_types import Descriptor
 from factory.distribution.transport import Transport
 from factory.publish import sbom, signing
 from tests.conftest import ROOT
-from tests.imagekit import factory_json, make_project
+from tests.imagekit import factory_json, make_project, signing_project
 from tests.integration.registry_kit import Registry, local
 from tests.testtools import Tools
 
@@ -54,10 +54,7 @@ def _fetch_blob(registry: Registry, repository: str, digest: str) -> bytes:
 def test_push_attaches_an_sbom_and_a_signature_that_verify_finds(
     registry: Registry, tools: Tools, tmp_path: Path
 ) -> None:
-    project = make_project(tmp_path / "p", ("amd64", "arm64"))
-    shutil.copy(ROOT / "examples" / "hello_world" / "Cargo.lock", project.root / "ws")
-    keys = tmp_path / "keys" / "cosign"
-    assert factory("keygen", str(keys)).returncode == 0
+    project, keys = signing_project(tmp_path)
     config = str(project.root / "images.toml")
     push = ("image", "--no-build", "-C", config, "--push", "--registry", f"{registry.address}/sc")
     document, _ = factory_json(*push, "--sign-key", f"{keys}.key")

@@ -275,3 +275,36 @@ def test_a_lasting_401_can_be_taken_as_an_answer() -> None:
         t = Transport(server.address, credentials=creds, sleep=Sleeps())
         response = t.request("HEAD", "/v2/other/blobs/sha256:1", what="a check", denied_ok=True)
     assert response.status_code == 401
+
+
+def _scoped_registry(token_status: int) -> Handler:
+    """A Bearer registry whose tokens grant pull only: a write gets insufficient_scope. Its token
+    service answers ``token_status`` (200: a pull-only token, as the spec's services do)."""
+
+    def handler(request: Request) -> Reply:
+        realm = f"http://{request.headers['host']}/token"
+        if request.path == "/token":
+            return Reply(status=token_status, body=b'{"token": "pull-only"}')
+        challenge = f'Bearer realm="{realm}",service="fake",scope="repository:a/b:push,pull"'
+        if request.headers.get("authorization") == "Bearer pull-only":
+            if request.method in ("GET", "HEAD"):
+                return Reply(status=200)
+            challenge += ',error="insufficient_scope"'
+        return Reply(status=401, headers={"WWW-Authenticate": challenge})
+
+    return handler
+
+
+@pytest.mark.parametrize("token_status", [200, 403])
+def test_a_scope_the_token_service_will_not_grant_is_named_in_the_error(token_status: int) -> None:
+    creds = auth.Credentials(username="ann", password="s3cret", source="test config")
+    with serve(_scoped_registry(token_status)) as server:
+        t = Transport(server.address, credentials=creds, sleep=Sleeps())
+        t.add_scope("a/b", "pull", "push")
+        with pytest.raises(RegistryError) as caught:
+            t.request("POST", "/v2/a/b/blobs/uploads/", what="the start of an upload")
+    message = caught.value.message
+    assert f"{server.address} denied repository:a/b:pull,push" in message
+    assert f"token service http://{server.address}/token" in message
+    assert "credentials from test config" in message and "s3cret" not in str(caught.value)
+    assert "push to a repository it may write" in str(caught.value)
