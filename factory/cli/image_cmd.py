@@ -139,9 +139,7 @@ def image_command(
             document["shard"] = shard_result.to_json()
         console.result_json(document)
     else:
-        show_summary(results, list(published.pushed), list(published.attached))
-        if shard:
-            console.result("shard: per-target tags only; `factory index merge` writes the index")
+        show_summary(results, list(published.pushed), list(published.attached), shard=shard)
 
 
 def check_shard_options(
@@ -191,7 +189,11 @@ def summary_json(
 
 
 def show_summary(
-    results: list[LayoutResult], pushed: list[PushResult], attached: list[Attached]
+    results: list[LayoutResult],
+    pushed: list[PushResult],
+    attached: list[Attached],
+    *,
+    shard: bool = False,
 ) -> None:
     rows = [
         [
@@ -208,6 +210,11 @@ def show_summary(
     console.table(["image", "target", "platform", "binary", "layer", "manifest"], rows)
     for r in results:
         console.result(f"{r.image}: index {r.index.digest} in {r.path}")
+        if shard:
+            console.result(
+                f"  a shard: no index tag pushed (`factory index merge` writes {r.tags[0]})"
+            )
+            continue
         for tag in r.tags:
             console.result(f"  {r.repository}:{tag}")
     for p in pushed:

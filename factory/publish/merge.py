@@ -207,13 +207,14 @@ def _missing(
     *,
     from_files: bool,
 ) -> MergeError:
-    where = "no result file lists it and " if from_files else ""
+    one = len(missing) == 1
+    where = f"no result file lists {'it' if one else 'them'} and " if from_files else ""
+    looked = ", ".join(f"{tags[0]}-{m.tag_suffix}" for m in missing)
     return MergeError(
         f"{image}: the merge expects {', '.join(t.name for t in expected)}, but "
-        f"{', '.join(m.name for m in missing)} {'is' if len(missing) == 1 else 'are'} missing "
-        f"({where}{repository} has no tag {', '.join(f'{tags[0]}-{m.tag_suffix}' for m in missing)}"
-        f"): a shard failed or did not run. Nothing was written; {repository}:{tags[0]} names "
-        "what it named before.",
+        f"{', '.join(m.name for m in missing)} {'is' if one else 'are'} missing ({where}"
+        f"{repository} has no tag{'' if one else 's'} {looked}): a shard failed or did not run. "
+        f"Nothing was written; {repository}:{tags[0]} names what it named before.",
         hint="Run the shard that builds the missing targets (`factory image --push --shard "
         "-t TARGET`), or pass --expect with the targets the shards built.",
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from factory.errors import ExitCode
 from tests.imagekit import Project, factory_json, factory_run, make_project, write_report
@@ -104,7 +105,25 @@ def test_two_shards_merge_into_the_index_a_one_machine_push_makes(
     merged, _ = factory_json(
         *merge(one, registry, str(tmp_path / "amd64.json"), str(tmp_path / "arm64.json"))
     )
+    assert list(merged) == ["schema", "images", "pushed", "attached"]
+    assert merged["schema"] == "factory.merge/v1"
     [image] = merged["images"]
+    assert list(image) == [
+        "image",
+        "repository",
+        "tags",
+        "index_digest",
+        "index_size",
+        "targets",
+        "notes",
+    ]
+    assert list(image["targets"][0]) == [
+        "target",
+        "platform",
+        "manifest_digest",
+        "manifest_size",
+        "source",
+    ]
     digest = image["index_digest"]
     assert registry.tag_digest(REPO, "latest") == digest
     assert registry.tag_digest(REPO, "1.0") == digest
@@ -187,3 +206,38 @@ def _results(project: Project, *, passed: bool) -> list[dict[str, object]]:
         }
         for name in TARGETS
     ]
+
+
+def test_a_per_target_tag_that_names_another_platform_is_refused(
+    tmp_path: Path, registry: Registry
+) -> None:
+    one, two = machine(tmp_path / "one"), machine(tmp_path / "two")
+    first = shard(one, registry, "amd64,amd64_v2", tmp_path / "a.json", "r3")
+    shard(two, registry, "arm64", tmp_path / "b.json", "r3")
+    amd64 = first["shard"]["images"][0]["targets"][0]["manifest_digest"]
+    served = registry.get(f"/v2/{REPO}/manifests/{amd64}")
+    retagged = requests.put(
+        f"http://{registry.address}/v2/{REPO}/manifests/r3-arm64",
+        data=served.content,
+        headers={"Content-Type": served.headers["Content-Type"]},
+        timeout=30,
+    )
+    assert retagged.status_code == 201
+    code, stderr = factory_fails(*merge(one, registry, "--tag", "r3"))
+    assert code == ExitCode.MERGE
+    assert f"{amd64} for arm64" in stderr and "linux/amd64 by its config" in stderr, stderr
+    assert registry.tag_digest(REPO, "r3") is None
+
+
+def test_shards_of_another_cargo_lock_are_refused(tmp_path: Path, registry: Registry) -> None:
+    one, two = machine(tmp_path / "one"), machine(tmp_path / "two")
+    (two.root / "ws" / "Cargo.lock").write_text("version = 4\n")
+    shard(one, registry, "amd64,amd64_v2", tmp_path / "a.json", "r4")
+    shard(two, registry, "arm64", tmp_path / "b.json", "r4")
+    code, stderr = factory_fails(
+        *merge(one, registry, "--tag", "r4"), str(tmp_path / "a.json"), str(tmp_path / "b.json")
+    )
+    assert code == ExitCode.MERGE
+    assert "different Cargo.lock files (org.factory.cargo-lock)" in stderr, stderr
+    assert "arm64 from sha256:" in stderr and "amd64, amd64_v2 from (none)" in stderr, stderr
+    assert registry.tag_digest(REPO, "r4") is None
