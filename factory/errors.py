@@ -23,6 +23,8 @@ class ExitCode(IntEnum):
     """The registry refused, was unreachable, or failed verification."""
     DOCTOR = 7
     """`factory doctor` found something required missing."""
+    MERGE = 8
+    """`factory index merge` refused: a shard missing, twice, or of another revision."""
     INTERRUPTED = 130
     """Stopped by SIGINT or SIGTERM."""
 
@@ -67,3 +69,9 @@ class RegistryError(FactoryError):
 
 class DoctorError(FactoryError):
     exit_code = ExitCode.DOCTOR
+
+
+class MergeError(FactoryError):
+    """The shards do not make one complete, consistent image: nothing was written."""
+
+    exit_code = ExitCode.MERGE

@@ -135,6 +135,19 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     return proc
 
 
+def factory_run(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI (SOURCE_DATE_EPOCH fixed), whatever its exit code."""
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}
+    return subprocess.run(
+        [sys.executable, "-m", "factory", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=600,
+    )
+
+
 def factory_json(*args: str) -> tuple[dict[str, Any], str]:
     """Run the real CLI with --json (SOURCE_DATE_EPOCH fixed): its document and its stderr."""
     env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}

@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Final
 
 from factory.build import cargo_config, compile_cache, cross, parallel, vendor, warm_start
 from factory.build.binary import Binary
@@ -252,18 +253,24 @@ def side_by_side(works: Sequence[CargoJob]) -> list[CargoJob]:
     return first + rest
 
 
+CACHE_VOLUME_VARIABLE: Final = "FACTORY_CACHE_VOLUME"
+"""Names the cache volume instead of factory-cache (two shards on one host, CI caches)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class CargoDriver:
     """The Cargo driver (a factory.build.driver.Driver)."""
 
-    volume: str = CARGO_CACHE.volume
-    """The cache volume, mounted at CARGO_CACHE.path (the benchmarks pass one of their own)."""
+    volume: str | None = None
+    """The cache volume, mounted at CARGO_CACHE.path: this (the benchmarks pass one of their
+    own), else the one $FACTORY_CACHE_VOLUME names, else factory-cache."""
     warm_start: bool = True
     """False: a new target directory starts empty, as before warm starts (the benchmarks
     measure both)."""
 
     def _mounts(self, workspace: Workspace) -> tuple[Mount, ...]:
-        return (Mount(source=self.volume, target=CARGO_CACHE.path), source_mount(workspace.path))
+        volume = self.volume or os.environ.get(CACHE_VOLUME_VARIABLE) or CARGO_CACHE.volume
+        return (Mount(source=volume, target=CARGO_CACHE.path), source_mount(workspace.path))
 
     def build(self, request: Request) -> list[Binary]:
         """Compile every image x target, ``request.parallel`` at once (each in a builder

@@ -16,6 +16,7 @@ from factory.cli import (  # noqa: F401  (each module registers its command, in 
     config_cmd,
     doctor_cmd,
     image_cmd,
+    index_cmd,
     init_cmd,
     inspect_cmd,
     registry_cmd,

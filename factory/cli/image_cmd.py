@@ -16,11 +16,15 @@ from factory.cli.options import (
     JobsOption,
     RecompileDeprecated,
     RecompileOption,
+    RegistryOption,
+    SbomOption,
+    SignKeyOption,
+    TagOption,
     TargetOption,
 )
 from factory.cli.render import size as _size
-from factory.distribution.push import PushResult
 from factory.distribution.referrers import Attached
+from factory.distribution.results import PushResult
 from factory.errors import UsageError
 from factory.image.assemble import LayoutResult
 from factory.model import config as cfg
@@ -28,6 +32,7 @@ from factory.model import targets as target_table
 from factory.model.dist import Dist
 from factory.pipeline import publishing
 from factory.publish import docker_load as dockerload
+from factory.publish import shard as shards
 from factory.util import console
 
 RESULT_SCHEMA = "factory.image/v1"
@@ -37,23 +42,8 @@ RESULT_SCHEMA = "factory.image/v1"
 def image_command(
     target: TargetOption = None,
     image: ImageOption = None,
-    tag: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--tag",
-            metavar="T",
-            help="Tags of the index instead of the images' `tags` (repeatable).",
-        ),
-    ] = None,
-    registry: Annotated[
-        str | None,
-        typer.Option(
-            "--registry",
-            metavar="REPO",
-            help="Repository prefix instead of images.toml's registry.repository: images go to "
-            "REPO/<name>.",
-        ),
-    ] = None,
+    tag: TagOption = None,
+    registry: RegistryOption = None,
     oci_layout: Annotated[
         Path | None,
         typer.Option(
@@ -73,16 +63,23 @@ def image_command(
         typer.Option("--push", help="Push each layout to its repository (index tags last)."),
     ] = False,
     insecure: InsecureOption = False,
-    sbom: Annotated[
+    sbom: SbomOption = True,
+    sign_key: SignKeyOption = None,
+    shard: Annotated[
         bool,
-        typer.Option("--sbom/--no-sbom", help="With --push: attach an SPDX SBOM to each index."),
-    ] = True,
-    sign_key: Annotated[
+        typer.Option(
+            "--shard",
+            help="With --push: push the selected targets' images and per-target tags only, no "
+            "index tag and no SBOM or signature (`factory index merge` writes those).",
+        ),
+    ] = False,
+    metadata_file: Annotated[
         Path | None,
         typer.Option(
-            "--sign-key",
+            "--metadata-file",
             metavar="PATH",
-            help="With --push: sign each index with this ECDSA P-256 PEM key (cosign format).",
+            help="With --shard: write the shard's result (factory.shard/v1) to PATH for "
+            "`factory index merge`.",
         ),
     ] = None,
     no_build: Annotated[
@@ -113,6 +110,7 @@ def image_command(
     out_dir = oci_layout if oci_layout is not None else Dist.of(config).oci
     if sign_key is not None and not push:
         raise UsageError("--sign-key signs what is pushed: add --push (or use `factory sign`).")
+    check_shard_options(push=push, shard=shard, metadata_file=metadata_file, sign_key=sign_key)
     job = publishing.image_job(
         config,
         images,
@@ -124,19 +122,41 @@ def image_command(
         rebuild=rebuild,
         jobs=jobs,
         publish=publishing.PublishOptions(
-            load=load, push=push, insecure=insecure, sbom=sbom, sign_key=sign_key
+            load=load, push=push, insecure=insecure, sbom=sbom, sign_key=sign_key, shard=shard
         ),
     )
     results = list(job.outcome.layouts)
     published = job.published
+    shard_result = shards.of_layouts(results) if shard else None
+    if shard_result is not None and metadata_file is not None:
+        shard_result.write(metadata_file)
     if console.options().json:
         document = summary_json(
             results, list(published.loaded), list(published.pushed), list(published.attached)
         )
         document["stages"] = job.outcome.to_json()
+        if shard_result is not None:
+            document["shard"] = shard_result.to_json()
         console.result_json(document)
     else:
-        show_summary(results, list(published.pushed), list(published.attached))
+        show_summary(results, list(published.pushed), list(published.attached), shard=shard)
+
+
+def check_shard_options(
+    *, push: bool, shard: bool, metadata_file: Path | None, sign_key: Path | None
+) -> None:
+    if shard and not push:
+        raise UsageError("--shard is a kind of push: add --push.")
+    if metadata_file is not None and not shard:
+        raise UsageError(
+            "--metadata-file writes a shard's result: add --push --shard (a push without "
+            "--shard prints its result with --json)."
+        )
+    if shard and sign_key is not None:
+        raise UsageError(
+            "A shard writes no index, so there is nothing to sign: pass --sign-key to "
+            "`factory index merge`, which signs the merged index."
+        )
 
 
 def with_registry(config: cfg.Config, repository: str) -> cfg.Config:
@@ -169,7 +189,11 @@ def summary_json(
 
 
 def show_summary(
-    results: list[LayoutResult], pushed: list[PushResult], attached: list[Attached]
+    results: list[LayoutResult],
+    pushed: list[PushResult],
+    attached: list[Attached],
+    *,
+    shard: bool = False,
 ) -> None:
     rows = [
         [
@@ -186,6 +210,11 @@ def show_summary(
     console.table(["image", "target", "platform", "binary", "layer", "manifest"], rows)
     for r in results:
         console.result(f"{r.image}: index {r.index.digest} in {r.path}")
+        if shard:
+            console.result(
+                f"  a shard: no index tag pushed (`factory index merge` writes {r.tags[0]})"
+            )
+            continue
         for tag in r.tags:
             console.result(f"  {r.repository}:{tag}")
     for p in pushed:

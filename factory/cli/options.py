@@ -13,6 +13,7 @@ the flag to use instead.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -55,6 +56,35 @@ InsecureOption = Annotated[
     typer.Option(
         "--insecure",
         help="Allow plain HTTP and unverified TLS to a registry that is not on a loopback address.",
+    ),
+]
+TagOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--tag",
+        metavar="T",
+        help="Tags of the index instead of the images' `tags` (repeatable).",
+    ),
+]
+RegistryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--registry",
+        metavar="REPO",
+        help="Repository prefix instead of images.toml's registry.repository: images go to "
+        "REPO/<name>.",
+    ),
+]
+SbomOption = Annotated[
+    bool,
+    typer.Option("--sbom/--no-sbom", help="Attach an SPDX SBOM to each pushed index."),
+]
+SignKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--sign-key",
+        metavar="PATH",
+        help="Sign each pushed index with this ECDSA P-256 PEM key (cosign format).",
     ),
 ]
 BaseOption = Annotated[

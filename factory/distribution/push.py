@@ -14,6 +14,10 @@
    manifests are not there yet;
 4. a GET of each index tag: the bytes served must have the digest pushed.
 
+A shard push (``index=False``) stops after step 2: the per-target manifests and tags, no
+index tag; ``push_index`` later writes an index made from several shards' manifests (steps 3
+and 4, after checking that every manifest it lists is in the repository).
+
 A tag is written only when it did not name that digest already: re-tagging the same digest is
 a write all the same (webhooks fire, registries with immutable tags refuse it), so a push of an
 unchanged layout writes nothing: its requests are the HEADs of its tags and one GET per index
@@ -22,16 +26,18 @@ tag.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Final
+from typing import BinaryIO, Final
 
 from factory.distribution import plan as push_plan
 from factory.distribution import reference, upload
 from factory.distribution.media_types import sha256_digest
 from factory.distribution.plan import Plan
 from factory.distribution.refusals import refused
+from factory.distribution.results import PushResult, Tally, push_result
 from factory.distribution.retry import RetryPolicy
 from factory.distribution.transport import Transport
 from factory.errors import RegistryError
@@ -44,74 +50,6 @@ ByteProgress = Callable[[int, int], None]
 
 _KNOWN_BLOBS: dict[str, dict[str, set[str]]] = {}
 """Per registry host, the repositories where this process has seen each blob (mount sources)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class PushedManifest:
-    digest: str
-    size: int
-    media_type: str
-    platform: str | None
-    tags: tuple[str, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "tags": list(self.tags)}
-
-
-@dataclass(frozen=True, kw_only=True)
-class PushedIndex:
-    tag: str
-    digest: str
-    size: int
-    reference: str
-    """`host/repository@sha256:…`: what to pull."""
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True, kw_only=True)
-class PushResult:
-    repository: str
-    indexes: tuple[PushedIndex, ...]
-    manifests: tuple[PushedManifest, ...]
-    bytes_uploaded: int
-    """Blob bytes sent (manifests not counted); 0 when the registry had everything."""
-    blobs_uploaded: int
-    blobs_skipped: int
-    blobs_mounted: int
-    manifest_bytes: int = 0
-    manifests_written: int = 0
-    """Manifest PUTs: each manifest by digest and each tag (the index's too) that was written."""
-    manifests_skipped: int = 0
-    """Manifests and tags the registry had already, with the same digest: not written again."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "repository": self.repository,
-            "indexes": [i.to_json() for i in self.indexes],
-            "manifests": [m.to_json() for m in self.manifests],
-            "bytes_uploaded": self.bytes_uploaded,
-            "manifest_bytes": self.manifest_bytes,
-            "manifests_written": self.manifests_written,
-            "manifests_skipped": self.manifests_skipped,
-            "blobs_uploaded": self.blobs_uploaded,
-            "blobs_skipped": self.blobs_skipped,
-            "blobs_mounted": self.blobs_mounted,
-        }
-
-
-@dataclass(kw_only=True)
-class _Tally:
-    """What a `Pusher` sent so far (mutable: counted as it goes)."""
-
-    uploaded_bytes: int = 0
-    uploaded: int = 0
-    skipped: int = 0
-    mounted: int = 0
-    manifest_bytes: int = 0
-    written: int = 0
-    unchanged: int = 0
 
 
 class Pusher:
@@ -132,7 +70,7 @@ class Pusher:
         self.log = log
         self.known = _KNOWN_BLOBS.setdefault(transport.host, {})
         self.mount_from = tuple(r for r in mount_from if r != repository)
-        self._tally = _Tally()
+        self._tally = Tally()
         transport.add_scope(repository, "pull", "push")
         for source in self.mount_from:
             transport.add_scope(source, "pull")
@@ -325,8 +263,12 @@ def push_layout(
     policy: RetryPolicy | None = None,
     log: console.Progress = console.detail,
     progress: ByteProgress | None = None,
+    index: bool = True,
 ) -> PushResult:
     """Push every image of the layout at ``layout_dir`` to ``repository`` (`host/path`).
+
+    ``index`` False: a shard's push, the per-target manifests and their tags without the
+    index tags (`factory index merge` writes those).
 
     ``mount_from`` names sibling repositories (paths on the same registry) worth trying as
     cross-repository mount sources; repositories this process pushed to are tried too.
@@ -334,6 +276,8 @@ def push_layout(
     registry, bytes of all its blobs), for a progress bar.
     """
     plan = push_plan.read(layout_dir)
+    if not index:
+        plan = dataclasses.replace(plan, index_tags=())
     ref = reference.repository(repository)
     own = transport is None
     t = transport or Transport(ref.api_host, insecure=insecure, policy=policy, log=log)
@@ -348,7 +292,7 @@ def push_layout(
         )
         _push_blobs(pusher, plan, missing, progress)
         _push_manifests(pusher, plan, missing, named)
-        return _result(ref.name, plan, pusher._tally)
+        return push_result(ref.name, plan, pusher._tally)
     finally:
         if own:
             t.close()
@@ -403,43 +347,59 @@ def _push_manifests(
             pusher.put_manifest(manifest.data, manifest.media_type, manifest.digest)
         else:
             pusher.unchanged(manifest.digest, manifest.digest)
-    for tagged in (*plan.manifest_tags, *plan.index_tags):
-        document = tagged.document
-        if named.get(tagged.tag) == document.digest:
-            pusher.unchanged(document.digest, tagged.tag)
-        else:
-            pusher.put_manifest(document.data, document.media_type, tagged.tag)
+    _write_tags(pusher, (*plan.manifest_tags, *plan.index_tags), named)
     for tagged in plan.index_tags:
         pusher.verify(tagged)
 
 
-def _result(name: str, plan: Plan, tally: _Tally) -> PushResult:
-    return PushResult(
-        repository=name,
-        indexes=tuple(
-            PushedIndex(
-                tag=x.tag,
-                digest=x.document.digest,
-                size=x.document.size,
-                reference=f"{name}@{x.document.digest}",
-            )
-            for x in plan.index_tags
-        ),
-        manifests=tuple(
-            PushedManifest(
-                digest=m.digest,
-                size=m.size,
-                media_type=m.media_type,
-                platform=m.platform,
-                tags=tuple(x.tag for x in plan.manifest_tags if x.document.digest == m.digest),
-            )
-            for m in plan.manifests
-        ),
-        bytes_uploaded=tally.uploaded_bytes,
-        blobs_uploaded=tally.uploaded,
-        blobs_skipped=tally.skipped,
-        blobs_mounted=tally.mounted,
-        manifest_bytes=tally.manifest_bytes,
-        manifests_written=tally.written,
-        manifests_skipped=tally.unchanged,
+def _write_tags(
+    pusher: Pusher, tagged: Sequence[push_plan.Tagged], named: Mapping[str, str | None]
+) -> None:
+    """Each tag, in order, unless it named its document already (``named``)."""
+    for item in tagged:
+        document = item.document
+        if named.get(item.tag) == document.digest:
+            pusher.unchanged(document.digest, item.tag)
+        else:
+            pusher.put_manifest(document.data, document.media_type, item.tag)
+
+
+def push_index(
+    index: push_plan.Document,
+    tags: Sequence[str],
+    repository: str,
+    *,
+    transport: Transport,
+    log: console.Progress = console.detail,
+) -> PushResult:
+    """Write the image index ``index`` (its exact bytes) under ``tags`` in ``repository``
+    (`host/path`), whose manifests other pushes (shards) left there: each manifest the index
+    lists must be in the repository first (else nothing is written), then its tags, each
+    read back (a tag that names it already is not written again). So a tag names either the
+    old index or the complete new one."""
+    ref = reference.repository(repository)
+    pusher = Pusher(transport, ref.repository, log=log)
+    children = [
+        push_plan.Document(
+            digest=str(c["digest"]),
+            media_type=str(c["mediaType"]),
+            data=b"",
+            platform=push_plan.platform_text(c.get("platform")),
+        )
+        for c in json.loads(index.data)["manifests"]
+    ]
+    absent = [c for c in children if pusher.served_digest(c.digest, c.media_type) != c.digest]
+    if absent:
+        listed = ", ".join(f"{c.platform} ({c.digest})" for c in absent)
+        raise RegistryError(
+            f"{ref.name} lacks manifests the index lists: {listed}; no tag was written.",
+            hint="Run the shards that push these platforms again, then merge again.",
+        )
+    tagged = tuple(push_plan.Tagged(tag=tag, document=index) for tag in tags)
+    _write_tags(pusher, tagged, _named(pusher, tagged))
+    for item in tagged:
+        pusher.verify(item)
+    plan = Plan(
+        layout=Path(), blobs=(), manifests=(), manifest_tags=(), index_tags=tagged, references={}
     )
+    return push_result(ref.name, plan, pusher._tally)

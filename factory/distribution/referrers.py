@@ -284,9 +284,14 @@ def find(
     return listed, via
 
 
+def fetch_manifest_data(transport: Transport, repository: str, digest: str) -> bytes:
+    """A manifest's bytes by digest, checked against it."""
+    return _fetch(transport, f"/v2/{repository}/manifests/{digest}", digest, MEDIA_MANIFEST)
+
+
 def fetch_manifest(transport: Transport, repository: str, digest: str) -> dict[str, Any]:
     """A manifest by digest, checked against it."""
-    data = _fetch(transport, f"/v2/{repository}/manifests/{digest}", digest, MEDIA_MANIFEST)
+    data = fetch_manifest_data(transport, repository, digest)
     try:
         document = json.loads(data)
     except (ValueError, UnicodeDecodeError):

@@ -38,6 +38,11 @@ PASSWD = (
 )
 GROUP = f"root:x:0:\nnonroot:x:{NONROOT_UID}:\n"
 
+CARGO_LOCK = "org.factory.cargo-lock"
+"""The annotation naming the digest of the Cargo.lock the image was built from."""
+BUILDER = "org.factory.builder"
+"""The annotation naming the builder's content hash (its Dockerfile, context and base)."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class TargetImage:
@@ -101,6 +106,25 @@ def index_order(targets: Sequence[Target]) -> tuple[Target, ...]:
     return tuple(sorted(targets, key=lambda t: (not t.is_baseline, rank[t.name])))
 
 
+def index_blob(
+    manifests: Sequence[tuple[Target, media_types.Descriptor]], annotations: Mapping[str, str]
+) -> oci.Blob:
+    """The image index of per-target manifests, in `index_order`, each entry with its target's
+    platform. The one way an index is made: `factory image` and `factory index merge` (from
+    the manifests of several shards) give the same bytes for the same manifests."""
+    by_name = {target.name: manifest for target, manifest in manifests}
+    entries = [
+        media_types.Descriptor(
+            media_type=by_name[target.name].media_type,
+            digest=by_name[target.name].digest,
+            size=by_name[target.name].size,
+            platform=target.platform,
+        )
+        for target in index_order([target for target, _ in manifests])
+    ]
+    return oci.image_index(entries, annotations=annotations)
+
+
 # --- the image's files --------------------------------------------------------------------
 
 
@@ -153,6 +177,8 @@ def _check_image(image: cfg.ImageConfig, source: Path) -> str:
 
 
 def _annotations(image: cfg.ImageConfig, prov: provenance.Provenance) -> dict[str, str]:
+    """What every manifest of the image, its index and (as labels) its configs are annotated
+    with."""
     out = {
         "org.opencontainers.image.created": oci.rfc3339(prov.created),
         "org.opencontainers.image.title": image.name,
@@ -165,6 +191,9 @@ def _annotations(image: cfg.ImageConfig, prov: provenance.Provenance) -> dict[st
     ):
         if value:
             out[f"org.opencontainers.image.{key}"] = value
+    for key, value in ((CARGO_LOCK, prov.cargo_lock), (BUILDER, prov.builder)):
+        if value:
+            out[key] = value
     out.update(image.annotations)
     return out
 
@@ -247,7 +276,12 @@ def assemble_image(
     check_validated(binaries, dist.report)
     _warn_missing_baselines(image, ordered)
 
-    prov = provenance.collect(config.workspace_path, image.cargo_package, environ=environ)
+    prov = provenance.collect(
+        config.workspace_path,
+        image.cargo_package,
+        environ=environ,
+        builder=provenance.builder_digest(config.dockerfile_path, config.builder.base),
+    )
     annotations = _annotations(image, prov)
     extras = extra_files(image, ca_bundle=CA_BUNDLE if ca_bundle is None else ca_bundle)
     blobs: dict[str, oci.Blob] = {}
@@ -265,7 +299,7 @@ def assemble_image(
         )
         for target, binary in zip(ordered, binaries, strict=True)
     )
-    index = oci.image_index([i.manifest for i in images], annotations=annotations)
+    index = index_blob([(i.target, i.manifest) for i in images], annotations)
     path = out_dir / image.name
     with fsutil.exclusive(out_dir / f".{image.name}.lock", what=f"the layout {path}"):
         oci.write_layout(path, blobs=[*blobs.values(), index], refs=_refs(tags, images, index))

@@ -1,10 +1,15 @@
-"""Where an image comes from: its time, git revision, source URL and package version.
+"""Where an image comes from: its time, git revision, source URL, package version, Cargo.lock and
+builder.
 
 The time stamps every layer entry, config and annotation, so it must not change between two
 assemblies of the same inputs: it is SOURCE_DATE_EPOCH when set, else the commit time of the last
 git commit that touched the workspace (HEAD's when none did), else the Unix epoch (0). The
 revision is that same commit. The source is a URL or nothing: never a path of the build machine,
-so two clones of one commit annotate their images alike.
+so two clones of one commit annotate their images alike. The Cargo.lock and the builder are
+digests of content (the lock file's; the builder's Dockerfile, its context and its base image's
+reference), not of anything a machine holds (no builder image id), so two machines that build
+the same commit with the same builder record the same values: `factory index merge` compares
+them across the shards of one image.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from factory.distribution.media_types import sha256_digest
+from factory.engine.images import content_hash, load_context
 from factory.errors import UsageError
 
 
@@ -32,6 +39,10 @@ class Provenance:
     revision: str | None
     source: str | None
     version: str | None
+    cargo_lock: str | None = None
+    """`sha256:<hex>` of the workspace's Cargo.lock; None without one."""
+    builder: str | None = None
+    """A hash of the builder's Dockerfile, context and base reference (`builder_digest`)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -40,13 +51,34 @@ class Provenance:
             "revision": self.revision,
             "source": self.source,
             "version": self.version,
+            "cargo_lock": self.cargo_lock,
+            "builder": self.builder,
         }
 
 
+def file_digest(path: Path) -> str | None:
+    """`sha256:<hex>` of a file's bytes; None when there is no such file."""
+    return sha256_digest(path.read_bytes()) if path.is_file() else None
+
+
+def builder_digest(dockerfile: Path, base: str) -> str | None:
+    """What the builder is made of: its Dockerfile and context files and the base image's
+    reference (not the base's id, which differs between two bootstraps of the same Debian);
+    None when the Dockerfile is not there (built elsewhere)."""
+    if not dockerfile.is_file():
+        return None
+    return content_hash(load_context(dockerfile), {"BASE": base}, "")
+
+
 def collect(
-    workspace: Path, package: str, *, environ: Mapping[str, str] | None = None
+    workspace: Path,
+    package: str,
+    *,
+    environ: Mapping[str, str] | None = None,
+    builder: str | None = None,
 ) -> Provenance:
-    """The provenance of `package` in the Cargo workspace at `workspace`."""
+    """The provenance of `package` in the Cargo workspace at `workspace`; ``builder``: what
+    `builder_digest` says of the builder."""
     commit = last_commit(workspace)
     revision, _ = commit
     created, created_from = build_epoch(workspace, environ=environ, commit=commit)
@@ -58,6 +90,8 @@ def collect(
         revision=revision,
         source=source or source_url(package_table.get("repository")),
         version=package_table.get("version"),
+        cargo_lock=file_digest(workspace / "Cargo.lock"),
+        builder=builder,
     )
 
 

@@ -5,6 +5,7 @@ its paths.
     dist/logs/<image>/<target>.log          the build's own output (cargo's messages, stderr)
     dist/report.json                        the validation's verdicts (factory.report/v1)
     dist/oci/<image>/                       one OCI image layout per image
+    dist/merge/<image>/                     the index `factory index merge` made, alone
     dist/.cache/layers/                     each layer's gzip, by the tar's sha256
     dist/.cache/sbom/                       each SBOM made, by the digest of its inputs
     dist/.lock                              one run at a time
@@ -56,6 +57,11 @@ class Dist:
     def oci(self) -> Path:
         """The default folder of the OCI layouts (`--oci-layout DIR` replaces it)."""
         return self.root / "oci"
+
+    @property
+    def merged(self) -> Path:
+        """Where `factory index merge` keeps each merged index (and what it attached)."""
+        return self.root / "merge"
 
     @property
     def layer_cache(self) -> Path:

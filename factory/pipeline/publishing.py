@@ -4,6 +4,10 @@ The publishers are composed before anything is built, so that what they need rea
 (the signing key) fails at once: docker load (``--load``), then the registry push
 (``--push``), wrapped by the SBOM attachment (unless ``--no-sbom``) and then by the signature
 (``--sign-key``). Each publisher runs over every layout before the next one starts.
+
+A shard (``--shard``) pushes without the index tags and attaches nothing: `factory index merge`
+(``merge_job``) makes the index from the shards' manifests and pushes it through the same
+attachments, so the SBOM and the signature refer to the merged index.
 """
 
 from __future__ import annotations
@@ -12,13 +16,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from factory.distribution import reference
 from factory.image.assemble import LayoutResult
 from factory.model import config as cfg
+from factory.model.dist import Dist
 from factory.model.targets import Target
 from factory.pipeline import run as stages
+from factory.publish import merge, shard
 from factory.publish.publisher import (
     Attachment,
     DockerLoad,
+    IndexPush,
     Published,
     Publisher,
     Referring,
@@ -41,6 +49,8 @@ class PublishOptions:
     """With push: attach an SPDX SBOM to each index."""
     sign_key: Path | None = None
     """With push: sign each index with this key."""
+    shard: bool = False
+    """With push: the per-target images only, no index tags, nothing attached."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,18 +69,26 @@ def publishers(
         chain.append(DockerLoad())
     if options.push:
         insecure = options.insecure or config.registry.insecure
-        push: Publisher = RegistryPush(insecure=insecure, transports=transports)
-        attachments: list[Attachment] = []
-        if options.sbom:
-            attachments.append(SbomAttachment(config=config))
-        if options.sign_key is not None:
-            attachments.append(SignatureAttachment.read(options.sign_key))
-        for attachment in attachments:
-            push = Referring(
-                inner=push, attachment=attachment, insecure=insecure, transports=transports
-            )
-        chain.append(push)
+        push = RegistryPush(insecure=insecure, transports=transports, index=not options.shard)
+        chain.append(push if options.shard else referring(push, config, options, transports))
     return chain
+
+
+def referring(
+    push: Publisher, config: cfg.Config, options: PublishOptions, transports: Transports
+) -> Publisher:
+    """``push`` wrapped by the attachments ``options`` ask for (the SBOM, the signature)."""
+    insecure = options.insecure or config.registry.insecure
+    attachments: list[Attachment] = []
+    if options.sbom:
+        attachments.append(SbomAttachment(config=config))
+    if options.sign_key is not None:
+        attachments.append(SignatureAttachment.read(options.sign_key))
+    for attachment in attachments:
+        push = Referring(
+            inner=push, attachment=attachment, insecure=insecure, transports=transports
+        )
+    return push
 
 
 def publish_all(publishers: Sequence[Publisher], layouts: Sequence[LayoutResult]) -> Published:
@@ -113,3 +131,48 @@ def image_job(
             progress=progress,
         )
         return JobResult(outcome=outcome, published=publish_all(chain, outcome.layouts))
+
+
+@dataclass(frozen=True, kw_only=True)
+class MergeResult:
+    merged: tuple[merge.Merged, ...]
+    published: Published
+
+
+def merge_job(
+    config: cfg.Config,
+    images: Sequence[cfg.ImageConfig],
+    *,
+    results: Sequence[Path],
+    expect: Sequence[Target] | None,
+    tags: Sequence[str] | None,
+    publish: PublishOptions,
+) -> MergeResult:
+    """Merge each image's shards into its index: every image is checked before any index tag
+    is written; then the index tags, the SBOM and the signature, as `factory image --push`
+    writes them."""
+    shards = [shard.read(path) for path in results]
+    insecure = publish.insecure or config.registry.insecure
+    out_dir = Dist.of(config).merged
+    with Transports() as transports:
+        push = referring(
+            IndexPush(insecure=insecure, transports=transports), config, publish, transports
+        )
+        merged = []
+        for image in images:
+            repository = config.repository_of(image)
+            merged.append(
+                merge.merge_image(
+                    image.name,
+                    repository,
+                    tuple(tags) if tags else image.tags,
+                    expect if expect is not None else image.resolved_targets,
+                    shards,
+                    transport=transports.get(
+                        reference.repository(repository).api_host, insecure=insecure
+                    ),
+                    out_dir=out_dir,
+                )
+            )
+        published = publish_all([push], [m.layout for m in merged])
+    return MergeResult(merged=tuple(merged), published=published)

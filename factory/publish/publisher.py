@@ -2,7 +2,8 @@
 
 A publisher takes one assembled layout and its destination (the repository the image is named
 after) and says what it did (``Published``). The core publishers do one thing each: the docker
-load (``--load``; ``docker_load`` makes the archive) and the registry push. What rides on a
+load (``--load``; ``docker_load`` makes the archive), the registry push (all of a layout, or a
+shard's per-target images without the index tags) and the push of a merged index. What rides on a
 push (an SBOM, a signature) is a wrapper, ``Referring``: it publishes through the publisher it
 wraps, then attaches one ``Attachment`` to the index that was pushed, unless the subject
 already has that very artifact among its referrers. The registry publishers of one run share
@@ -17,10 +18,13 @@ from typing import Protocol
 
 from factory.distribution import reference, referrers
 from factory.distribution.media_types import Descriptor
-from factory.distribution.push import PushResult, push_layout
+from factory.distribution.plan import Document
+from factory.distribution.push import push_index, push_layout
+from factory.distribution.results import PushResult
 from factory.distribution.transport import Transport
 from factory.engine.local_registry import ensure_local_registry
 from factory.image.assemble import LayoutResult
+from factory.image.oci import read_blob
 from factory.publish import docker_load
 from factory.publish.docker_load import LoadResult
 from factory.util import console
@@ -102,10 +106,13 @@ class DockerLoad:
 
 @dataclass(frozen=True, kw_only=True)
 class RegistryPush:
-    """Push the layout; a loopback repository where nothing answers gets the local registry."""
+    """Push the layout; a loopback repository where nothing answers gets the local registry.
+    ``index`` False: a shard's push, without the index tags (`factory index merge` writes
+    them)."""
 
     insecure: bool
     transports: Transports
+    index: bool = True
 
     def publish(self, layout: LayoutResult, destination: str) -> Published:
         ensure_local_registry(destination)
@@ -113,7 +120,29 @@ class RegistryPush:
         transport = self.transports.get(
             reference.repository(destination).api_host, insecure=self.insecure
         )
-        return Published(pushed=(push_layout(layout.path, destination, transport=transport),))
+        pushed = push_layout(layout.path, destination, transport=transport, index=self.index)
+        return Published(pushed=(pushed,))
+
+
+@dataclass(frozen=True, kw_only=True)
+class IndexPush:
+    """Write a merged index (`factory index merge`): the layout holds the index alone, whose
+    manifests the shards pushed; its tags are written once every manifest is there."""
+
+    insecure: bool
+    transports: Transports
+
+    def publish(self, layout: LayoutResult, destination: str) -> Published:
+        console.info(f"writing the index of {layout.image} to {destination}")
+        transport = self.transports.get(
+            reference.repository(destination).api_host, insecure=self.insecure
+        )
+        index = Document(
+            digest=layout.index.digest,
+            media_type=layout.index.media_type,
+            data=read_blob(layout.path, layout.index.digest),
+        )
+        return Published(pushed=(push_index(index, layout.tags, destination, transport=transport),))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,6 +19,7 @@ from factory.distribution import media_types, reference, referrers
 from factory.distribution.media_types import Descriptor, canonical_json, sha256_digest
 from factory.distribution.transport import Transport
 from factory.image.assemble import LayoutResult
+from factory.image.provenance import file_digest
 from factory.model import config as cfg
 from factory.model.dist import Dist
 from factory.publish import sbom
@@ -54,8 +55,8 @@ def sbom_bytes(config: cfg.Config, layout: LayoutResult) -> bytes:
         "repository": layout.repository,
         "index": layout.index.digest,
         "created": layout.provenance.created,
-        "lock": _file_digest(lock),
-        "dockerfile": [dockerfile.name, _file_digest(dockerfile)],
+        "lock": file_digest(lock),
+        "dockerfile": [dockerfile.name, file_digest(dockerfile)],
     }
     key = sha256_digest(canonical_json(inputs)).removeprefix("sha256:")
     cached = Dist.of(config).sbom_cache / f"{key}.spdx.json"
@@ -64,10 +65,6 @@ def sbom_bytes(config: cfg.Config, layout: LayoutResult) -> bytes:
         data = _make_sbom(layout, lock, dockerfile)
         fsutil.atomic_write(cached, data)
     return data
-
-
-def _file_digest(path: Path) -> str | None:
-    return sha256_digest(path.read_bytes()) if path.is_file() else None
 
 
 def _read_sbom(path: Path, *, name: str) -> bytes | None:

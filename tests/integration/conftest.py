@@ -7,6 +7,8 @@ its context manager (and labelled org.factory.managed=true, so leftovers can be 
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ from factory.engine import docker_engine as engine
 from factory.engine import images, local_registry
 from factory.engine.builder import BuilderImage, ensure_builder
 from factory.model.config import DEFAULT_BASE
+from tests.conftest import ROOT
 from tests.testtools import Tools, ensure_image
 
 testcontainers_config.ryuk_disabled = True
@@ -141,3 +144,16 @@ def running_registry(registry_image: str) -> Iterator[tuple[str, DockerContainer
 def open_registry(registry_image: str) -> Iterator[tuple[str, DockerContainer]]:
     with running_registry(registry_image) as opened:
         yield opened
+
+
+def doctor_fix() -> str:
+    """`factory doctor --fix` (QEMU in binfmt_misc, so Docker runs the other architecture's
+    images); its stderr, which names each handler it enabled."""
+    fixed = subprocess.run(
+        [sys.executable, "-m", "factory", "doctor", "--fix"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    return fixed.stderr

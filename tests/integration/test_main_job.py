@@ -23,7 +23,7 @@ import pytest
 from testcontainers.core.container import DockerContainer
 
 from tests.conftest import ROOT
-from tests.integration.conftest import running_registry
+from tests.integration.conftest import doctor_fix, running_registry
 from tests.testtools import Tools
 
 GREETING = "Hello, world from Tokio: [1, 2, 3]"
@@ -140,16 +140,8 @@ def _docker_run(reference: str, platform: str) -> str:
 
 def test_docker_pulls_and_runs_the_arm64_image(pushed: tuple[str, dict[str, Any], Path]) -> None:
     address, _, _ = pushed
-    fixed = subprocess.run(
-        [sys.executable, "-m", "factory", "doctor", "--fix"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-    )
-    assert "qemu-aarch64 enabled" in fixed.stderr or "qemu-x86_64 enabled" in fixed.stderr, (
-        fixed.stderr
-    )
+    fixed = doctor_fix()
+    assert "qemu-aarch64 enabled" in fixed or "qemu-x86_64 enabled" in fixed, fixed
     out = _docker_run(f"{address}/main/hello-world:latest", "linux/arm64")
     assert out.strip() == GREETING
 

@@ -5,10 +5,7 @@ fallback runs), written by `factory image --push --sign-key` and read by `factor
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ from factory.distribution.transport import Transport
 from factory.publish import sbom, signing
 from tests.conftest import ROOT
 from tests.imagekit import factory_json, make_project, signing_project
+from tests.imagekit import factory_run as factory
 from tests.integration.registry_kit import Registry, local
 from tests.testtools import Tools
 
@@ -31,18 +29,6 @@ from tests.testtools import Tools
 def registry() -> Iterator[Registry]:
     with local() as started:
         yield started
-
-
-def factory(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}
-    return subprocess.run(
-        [sys.executable, "-m", "factory", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        timeout=300,
-    )
 
 
 def _fetch_blob(registry: Registry, repository: str, digest: str) -> bytes:

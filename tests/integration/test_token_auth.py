@@ -20,7 +20,8 @@ import pytest
 from factory.distribution import auth, referrers
 from factory.distribution import plan as push_plan
 from factory.distribution import push as registry_module
-from factory.distribution.push import PushResult, push_layout
+from factory.distribution.push import push_layout
+from factory.distribution.results import PushResult
 from factory.distribution.retry import RetryPolicy
 from factory.distribution.transport import Transport
 from tests.faultproxy import Fault, FaultProxy

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import tarfile
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from factory.distribution import media_types
 from factory.errors import ConfigError, UsageError, ValidationError
 from factory.image import assemble as asm
-from factory.image import oci
+from factory.image import oci, provenance
 from factory.model import config as cfg
 from factory.model.targets import BY_NAME, select
 from tests.imagekit import Project, make_project, write_ca_bundle, write_report
@@ -182,7 +183,11 @@ def test_config_and_annotations(tmp_path: Path) -> None:
         "org.opencontainers.image.source": "https://example.org/greet",
         "org.opencontainers.image.version": "2.3.4",
         "org.opencontainers.image.licenses": "Apache-2.0",
+        "org.factory.builder": provenance.builder_digest(
+            project.config.dockerfile_path, project.config.builder.base
+        ),
     }
+    assert re.fullmatch(r"[0-9a-f]{16}", manifest["annotations"]["org.factory.builder"])
     assert result.ca_certificates is not None
     assert hashlib.sha256((project.root / "ca.crt").read_bytes()).hexdigest() in (
         result.ca_certificates

@@ -21,6 +21,7 @@ DOCUMENTED = {
     "VALIDATION": 5,
     "REGISTRY": 6,
     "DOCTOR": 7,
+    "MERGE": 8,
     "INTERRUPTED": 130,
 }
 

@@ -59,7 +59,15 @@ def test_image_json_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         "binary_sha256",
         "binary_size",
     ]
-    assert list(image["provenance"]) == ["created", "created_from", "revision", "source", "version"]
+    assert list(image["provenance"]) == [
+        "created",
+        "created_from",
+        "revision",
+        "source",
+        "version",
+        "cargo_lock",
+        "builder",
+    ]
     assert image["ca_certificates"].startswith(str(tmp_path / "ca.crt"))
 
 
@@ -163,18 +171,20 @@ def test_the_readme_documents_factory_image() -> None:
 def test_push_sends_each_layout_to_its_repository(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from factory.distribution import push as registry
+    from factory.distribution import results
     from factory.distribution.transport import Transport
     from factory.publish import publisher
 
     calls: list[tuple[Path, str, bool]] = []
 
-    def fake_push(layout: Path, repository: str, *, transport: Transport) -> registry.PushResult:
+    def fake_push(
+        layout: Path, repository: str, *, transport: Transport, index: bool = True
+    ) -> results.PushResult:
         calls.append((layout, repository, transport.insecure))
-        return registry.PushResult(
+        return results.PushResult(
             repository=repository,
             indexes=(
-                registry.PushedIndex(
+                results.PushedIndex(
                     tag="latest", digest="sha256:ab", size=9, reference=f"{repository}@sha256:ab"
                 ),
             ),

@@ -10,6 +10,7 @@ import pytest
 
 from factory.distribution import push as registry
 from factory.distribution.media_types import sha256_digest
+from factory.distribution.results import PushResult
 from factory.distribution.retry import RetryPolicy
 from factory.errors import ExitCode, RegistryError
 from tests.fake_http import Reply, Request, serve
@@ -34,7 +35,7 @@ def _push(
     mount_from: tuple[str, ...] = (),
     chunk_size: int = registry.DEFAULT_CHUNK_SIZE,
     log: Callable[[str], None] = print,
-) -> registry.PushResult:
+) -> PushResult:
     return registry.push_layout(
         layout,
         f"{address}/{repo}",
