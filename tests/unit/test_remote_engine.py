@@ -11,6 +11,7 @@ import tarfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import docker
 import pytest
 
 from factory.build.job import BAZEL_CACHE, CARGO_CACHE
@@ -142,3 +143,30 @@ def test_nothing_is_refused_with_a_local_engine(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.delenv("FACTORY_REMOTE_ENGINE", raising=False)
     local_registry.refuse_remote("127.0.0.1", 5000)
     assert "flags" in docker_load._cpuinfo() or "Features" in docker_load._cpuinfo()
+
+
+class _FakeClient:
+    def ping(self) -> bool:
+        return True
+
+
+def test_the_client_warns_once_about_plain_tcp_and_dials_ssh_through_ssh(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asked: list[dict[str, Any]] = []
+
+    def from_env(**kwargs: Any) -> _FakeClient:
+        asked.append(kwargs)
+        return _FakeClient()
+
+    monkeypatch.setattr(docker, "from_env", from_env)
+    monkeypatch.setattr(docker_engine, "_warned", False)
+    monkeypatch.delenv("DOCKER_TLS_VERIFY", raising=False)
+    monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.5:2375")
+    docker_engine.client()
+    docker_engine.client()
+    assert capsys.readouterr().err.count("is plain TCP: anyone who can reach that port") == 1
+    monkeypatch.setenv("DOCKER_HOST", "ssh://ci@build-host")
+    docker_engine.client()
+    assert [a["use_ssh_client"] for a in asked] == [False, False, True]
+    assert "plain TCP" not in capsys.readouterr().err
