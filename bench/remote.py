@@ -49,7 +49,7 @@ def upload_costs(runs: int) -> dict[str, dict[str, Any]]:
         for _ in range(runs):
             volume = f"factory-upload-bench-{uuid.uuid4().hex[:6]}"
             try:
-                done.append(transfer._upload(client, image.tag, volume, top))
+                done.append(transfer.upload(client, image.tag, volume, top))
             finally:
                 client.volumes.get(volume).remove(force=True)
         found[name] = {

@@ -30,7 +30,7 @@ import requests
 
 from factory.engine import locality
 from factory.engine.docker_engine import SESSION_ID, Container, Mount, labels
-from factory.errors import EngineError
+from factory.errors import EngineError, UsageError
 from factory.util import upload_set
 from factory.util.console import Progress
 
@@ -51,8 +51,11 @@ class Upload:
         )
 
 
-def _add(tar: tarfile.TarFile, source: Path, name: PurePosixPath) -> None:
+def _add(tar: tarfile.TarFile, source: Path, name: PurePosixPath) -> bool:
+    """Add one file, link or FIFO; False for what tar cannot hold (a socket)."""
     info = tar.gettarinfo(str(source), arcname=name.as_posix())
+    if info is None:
+        return False
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     if info.isreg():
@@ -60,6 +63,7 @@ def _add(tar: tarfile.TarFile, source: Path, name: PurePosixPath) -> None:
             tar.addfile(info, data)
     else:
         tar.addfile(info)
+    return True
 
 
 def write_archive(top: Path, paths: Iterable[PurePosixPath], sink: IO[bytes]) -> int:
@@ -68,8 +72,7 @@ def write_archive(top: Path, paths: Iterable[PurePosixPath], sink: IO[bytes]) ->
     count = 0
     with tarfile.open(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for relative in paths:
-            _add(tar, top / relative, relative)
-            count += 1
+            count += _add(tar, top / relative, relative)
     return count
 
 
@@ -82,7 +85,8 @@ def copy_file_in(box: Container, source: Path, inside: PurePosixPath) -> None:
     box.copy_in("/", buffer.getvalue())
 
 
-def _upload(engine: docker.DockerClient, image: str, volume: str, top: Path) -> Upload:
+def upload(engine: docker.DockerClient, image: str, volume: str, top: Path) -> Upload:
+    """The files of ``top`` (factory.util.upload_set) into a new volume ``volume``."""
     started = time.monotonic()
     holder: Any = None
     try:
@@ -100,6 +104,11 @@ def _upload(engine: docker.DockerClient, image: str, volume: str, top: Path) -> 
                 network_mode="none",
             )
             holder.put_archive("/upload", spool)
+    except OSError as exc:
+        raise UsageError(
+            f"Could not read {exc.filename or top} to upload it to the engine: {exc.strerror}.",
+            hint="Make it readable, or leave it out with .dockerignore (docs/remote-engines.md).",
+        ) from exc
     except (docker.errors.DockerException, requests.RequestException) as exc:
         raise EngineError(
             f"Uploading {top} to the engine failed: {getattr(exc, 'explanation', None) or exc}.",
@@ -130,7 +139,7 @@ def directory_mount(
         return
     volume = f"factory-upload-{SESSION_ID}-{uuid.uuid4().hex[:6]}"
     try:
-        done = _upload(engine, image, volume, top)
+        done = upload(engine, image, volume, top)
         progress(f"engine: remote; uploaded {top.name}: {done.describe()}")
         yield Mount(source=volume, target=target, read_only=True)
     finally:

@@ -5,7 +5,8 @@ Left out: ``target/`` at the top (Cargo's output), every ``.git`` (directory, or
 worktree or submodule), what a ``.gitignore`` excludes (each one applies below its own directory,
 with git's semantics through the ``pathspec`` package: the deeper file's last matching pattern
 decides, and nothing inside an excluded directory comes back), then what the top
-``.dockerignore`` excludes (Docker's semantics: patterns are anchored at the top). Cargo.lock at
+``.dockerignore`` excludes (Docker's semantics: patterns are anchored at the top; unlike Docker,
+a ``!`` pattern cannot bring back a file inside a directory excluded as a whole). Cargo.lock at
 the top is always sent (factory builds with --locked). Not read: ``.git/info/exclude`` and git's
 global excludes file (the files are chosen the same on every machine, git or not).
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import socket
 import tarfile
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -72,13 +73,14 @@ def test_the_archive_keeps_modes_and_times_and_belongs_to_root(tmp_path: Path) -
     script.chmod(0o755)
     os.utime(script, (1_000_000, 1_000_000))
     (tmp_path / "link").symlink_to("build.sh")
+    listening = socket.socket(socket.AF_UNIX)
+    listening.bind(str(tmp_path / "sock"))  # a socket has no tar form: left out
     sink = io.BytesIO()
-    assert (
-        transfer.write_archive(tmp_path, [PurePosixPath("build.sh"), PurePosixPath("link")], sink)
-        == 2
-    )
+    paths = [PurePosixPath(n) for n in ("build.sh", "sock", "link")]
+    assert transfer.write_archive(tmp_path, paths, sink) == 2
     with tarfile.open(fileobj=io.BytesIO(sink.getvalue())) as tar:
         made, link = tar.getmembers()
+    listening.close()
     assert (made.name, made.mode, made.mtime, made.uid, made.uname) == (
         "build.sh",
         0o755,
