@@ -13,15 +13,25 @@ the connection into a raw two-way relay. ``creates`` records every container ask
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import datetime
+import ipaddress
 import json
 import re
 import socket
 import socketserver
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.fake_http import serving
 
@@ -202,3 +212,118 @@ def running(upstream: str = ENGINE_SOCKET) -> Iterator[EngineProxy]:
     proxy.address = ("127.0.0.1", int(server.server_address[1]))
     with serving(server):
         yield proxy
+
+
+def write_certificates(directory: Path) -> None:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, as DOCKER_CERT_PATH
+    wants them (ca.pem, cert.pem, key.pem) plus the server's (server-cert.pem, server-key.pem)."""
+    now = datetime.datetime.now(datetime.UTC)
+
+    def issue(
+        subject: str,
+        key: ec.EllipticCurvePrivateKey,
+        signer: ec.EllipticCurvePrivateKey,
+        issuer: x509.Name | None,
+        extensions: list[x509.ExtensionType],
+    ) -> x509.Certificate:
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+        ca = issuer is None
+        usage = x509.KeyUsage(
+            digital_signature=True, content_commitment=False, key_encipherment=False,
+            data_encipherment=False, key_agreement=False, key_cert_sign=ca, crl_sign=ca,
+            encipher_only=False, decipher_only=False,
+        )  # fmt: skip
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(issuer or name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .add_extension(usage, critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), False
+            )
+        )
+        for extension in extensions:
+            builder = builder.add_extension(extension, critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    def pem(name: str, item: x509.Certificate | ec.EllipticCurvePrivateKey) -> None:
+        data = (
+            item.public_bytes(serialization.Encoding.PEM)
+            if isinstance(item, x509.Certificate)
+            else item.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        (directory / name).write_bytes(data)
+
+    keys = {name: ec.generate_private_key(ec.SECP256R1()) for name in ("ca", "server", "client")}
+    ca = issue("factory test CA", keys["ca"], keys["ca"], None, [])
+    loopback = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    serves = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])
+    server = issue("127.0.0.1", keys["server"], keys["ca"], ca.subject, [loopback, serves])
+    connects = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH])
+    client = issue("factory", keys["client"], keys["ca"], ca.subject, [connects])
+    written: dict[str, x509.Certificate | ec.EllipticCurvePrivateKey] = {
+        "ca.pem": ca,
+        "cert.pem": client,
+        "key.pem": keys["client"],
+        "server-cert.pem": server,
+        "server-key.pem": keys["server"],
+    }
+    for name, item in written.items():
+        pem(name, item)
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except OSError:
+        pass
+    finally:
+        writer.close()
+
+
+@contextlib.contextmanager
+def tls_front(upstream: tuple[str, int], certificates: Path) -> Iterator[str]:
+    """A TLS endpoint on loopback that requires a client certificate of the CA in
+    ``certificates`` and relays each connection, as plain TCP, to ``upstream`` (the proxy
+    above); one asyncio loop in one thread, so no TLS object is used by two threads. Yields the
+    ``tcp://`` URL for DOCKER_HOST (with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificates / "server-cert.pem", certificates / "server-key.pem")
+    context.load_verify_locations(certificates / "ca.pem")
+    context.verify_mode = ssl.CERT_REQUIRED
+    loop = asyncio.new_event_loop()
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*upstream)
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+    server = loop.run_until_complete(asyncio.start_server(relay, "127.0.0.1", 0, ssl=context))
+    port = server.sockets[0].getsockname()[1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def stop() -> None:
+        server.close()
+        for task in asyncio.all_tasks():
+            if task is not asyncio.current_task():
+                task.cancel()
+
+    try:
+        yield f"tcp://127.0.0.1:{port}"
+    finally:
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        loop.close()

@@ -101,7 +101,8 @@ def client() -> docker.DockerClient:
     except (docker.errors.DockerException, requests.RequestException) as err:
         raise EngineError(
             f"The Docker engine does not answer ({err}).",
-            hint="Start it (e.g. `sudo systemctl start docker`), or point DOCKER_HOST at a "
+            hint=locality.tls_hint(where)
+            or "Start it (e.g. `sudo systemctl start docker`), or point DOCKER_HOST at a "
             "running engine, and check that this user may use its socket.",
         ) from err
     return engine

@@ -37,8 +37,13 @@ class Locality:
 
     url: str
     remote: bool
-    plain_tcp: bool
-    """A ``tcp://`` engine without DOCKER_TLS_VERIFY: whoever reaches its port is root there."""
+    tls: bool
+    """DOCKER_TLS_VERIFY is on: the engine's certificate is checked against DOCKER_CERT_PATH."""
+
+    @property
+    def plain_tcp(self) -> bool:
+        """A ``tcp://`` engine without TLS: whoever reaches its port is root on its host."""
+        return self.scheme == "tcp" and not self.tls
 
     @property
     def scheme(self) -> str:
@@ -61,7 +66,7 @@ def locality(environ: Mapping[str, str] = os.environ) -> Locality:
     else:
         remote = scheme not in _LOCAL_SCHEMES
     tls = environ.get("DOCKER_TLS_VERIFY", "").strip() not in ("", "0")
-    return Locality(url=url, remote=remote, plain_tcp=scheme == "tcp" and not tls)
+    return Locality(url=url, remote=remote, tls=tls)
 
 
 def plain_tcp_warning(where: Locality) -> str:
@@ -70,6 +75,25 @@ def plain_tcp_warning(where: Locality) -> str:
         f"{where.host}. Use TLS (DOCKER_TLS_VERIFY=1, DOCKER_CERT_PATH with ca.pem, cert.pem, "
         "key.pem) or ssh://user@host (docs/remote-engines.md)."
     )
+
+
+CA_BUNDLE_VARIABLES: Final = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def tls_hint(where: Locality, environ: Mapping[str, str] = os.environ) -> str:
+    """What to check when a TLS engine does not answer: requests lets REQUESTS_CA_BUNDLE (or
+    CURL_CA_BUNDLE) replace the CA that docker-py takes from DOCKER_CERT_PATH."""
+    if not where.tls:
+        return ""
+    hint = "Check DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem) against the engine's certificates."
+    bundles = [name for name in CA_BUNDLE_VARIABLES if environ.get(name)]
+    if bundles:
+        hint += (
+            f" {' and '.join(bundles)} is set, and replaces DOCKER_CERT_PATH's ca.pem for the "
+            "engine's TLS (a behaviour of requests, which docker-py uses): add the engine's CA "
+            "to that bundle, or unset it for factory."
+        )
+    return hint
 
 
 def refuse_when_remote(what: str, why: str, *, hint: str) -> None:

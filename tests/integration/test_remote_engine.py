@@ -36,19 +36,23 @@ def proxy() -> Iterator[engine_proxy.EngineProxy]:
 
 
 def factory(
-    proxy: engine_proxy.EngineProxy, cwd: Path, *args: str, path: str | None = None
+    proxy: engine_proxy.EngineProxy | str,
+    cwd: Path,
+    *args: str,
+    env: dict[str, str | None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DOCKER_HOST": proxy.url}
-    env.pop("FACTORY_REMOTE_ENGINE", None)
-    if path is not None:
-        env["PATH"] = path
+    """`factory ARGS` with DOCKER_HOST at the proxy (or the URL given); ``env`` sets variables,
+    or unsets those given as None."""
+    url = proxy if isinstance(proxy, str) else proxy.url
+    merged: dict[str, str | None] = {**os.environ, "DOCKER_HOST": url}
+    merged.update({"FACTORY_REMOTE_ENGINE": None, **(env or {})})
     return subprocess.run(
         [sys.executable, "-m", "factory", *args],
         capture_output=True,
         text=True,
         check=False,
         cwd=cwd,
-        env=env,
+        env={name: value for name, value in merged.items() if value is not None},
     )
 
 
@@ -175,8 +179,36 @@ def test_cargo_metadata_runs_in_the_builder_on_an_uploaded_workspace(
     no_cargo = os.pathsep.join(
         p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "cargo").exists()
     )
-    done = factory(proxy, workspace, "init", path=no_cargo)
+    done = factory(proxy, workspace, "init", env={"PATH": no_cargo})
     assert done.returncode == 0, done.stderr
     assert "no cargo on PATH" in done.stderr and "engine: remote; uploaded hello:" in done.stderr
     assert 'binary = "hello_world"' in (workspace / "images.toml").read_text()
+    assert proxy.refused() == []
+
+
+def test_a_tls_engine_with_a_client_certificate_builds_without_the_warning(
+    remote_run: tuple[subprocess.CompletedProcess[str], Path, str],
+    proxy: engine_proxy.EngineProxy,
+    tmp_path: Path,
+) -> None:
+    _, config, _ = remote_run
+    engine_proxy.write_certificates(tmp_path)
+    tls = {"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(tmp_path)}
+    bundles: dict[str, str | None] = {"REQUESTS_CA_BUNDLE": None, "CURL_CA_BUNDLE": None}
+    with engine_proxy.tls_front(proxy.address, tmp_path) as url:
+        done = factory(
+            url, config.parent, "-C", str(config), "--json", "image", "--recompile",
+            "-t", "amd64", env={**tls, **bundles},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "plain TCP" not in done.stderr
+        assert "engine: remote; uploaded hello_world:" in done.stderr
+        assert json.loads(done.stdout)["stages"]["built"] == ["hello-world/amd64"]
+        foreign = factory(url, tmp_path, "--json", "doctor", env={**tls, **bundles,
+                          "REQUESTS_CA_BUNDLE": str(tmp_path / "server-cert.pem")})  # fmt: skip
+    found = {c["check"]: c for c in json.loads(foreign.stdout)}
+    assert found["docker engine"]["status"] == "fail"
+    assert "REQUESTS_CA_BUNDLE is set, and replaces DOCKER_CERT_PATH's ca.pem" in " ".join(
+        found["docker engine"]["fix"].split()
+    )
     assert proxy.refused() == []
