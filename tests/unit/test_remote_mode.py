@@ -1,4 +1,4 @@
-"""A remote engine without an engine: how factory decides one is remote, which files of a
+"""Remote mode without an engine: how factory decides one is remote, which files of a
 workspace it would upload, and what it refuses (the end-to-end run through a proxy that refuses
 host mounts is tests/integration/test_remote_engine.py)."""
 
