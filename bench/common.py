@@ -26,7 +26,7 @@ import docker
 import docker.errors
 
 from factory.build.cargo_invocation import target_dir
-from factory.build.job import CARGO_CACHE
+from factory.build.job import CACHE_VARIABLE, CARGO_CACHE
 from factory.engine import docker_engine as engine
 from factory.engine.builder import BuilderImage, ensure_builder
 from factory.model import targets as target_table
@@ -182,7 +182,7 @@ def factory(
     return run(
         [sys.executable, "-m", "bench.factory_cli", "--config", str(config), *args],
         env={
-            "FACTORY_BENCH_CACHE_VOLUME": volume,
+            CACHE_VARIABLE: volume,
             "FACTORY_BENCH_WARM_START": "1" if warm_start else "0",
         },
         cwd=ROOT,

@@ -29,7 +29,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common
-from factory.build.job import CARGO_CACHE
+from factory.build.job import CACHE_VARIABLE, CARGO_CACHE
 
 GOAL_SECONDS = 0.5
 
@@ -110,7 +110,7 @@ def profile(config: Path, repository: str) -> None:
     factory = ["-m", "bench.factory_cli", "--config", str(config), "image", "--push"]
     common.run(
         [*pyinstrument, *factory, "--registry", repository],
-        env={"FACTORY_BENCH_CACHE_VOLUME": CARGO_CACHE.volume},
+        env={CACHE_VARIABLE: CARGO_CACHE.volume},
         cwd=common.ROOT,
     )
 

@@ -50,31 +50,29 @@ def builder_box(client: docker.DockerClient, builder: BuilderImage, volume: str)
     common.ensure_volume(client, volume)
     workspace = Workspace.load(WORKSPACE)
     key = vendor.vendor_key(workspace.lockfile, builder.id)
-    spec = engine.ContainerSpec(
-        image=builder.tag,
-        purpose="bench",
-        mounts=(
-            engine.Mount(source=volume, target=CARGO_CACHE.path),
-            source_mount(WORKSPACE),
-        ),
-        network=False,
-        workdir=SRC,
-    )
-    with engine.container(client, spec) as box:
-        if box.run(["test", "-f", vendor.vendor_config(key)], check=False).exit_code != 0:
-            fetching = Request(
-                engine=client,
-                builder=builder,
-                workspace=WORKSPACE,
-                images=(),
-                targets_of=lambda image: (),
-                profile="opt",
-                dist=Dist(root=common.WORK / "dist"),
-                progress=print,
-                detail=lambda _: None,
-            )
-            cargo.CargoDriver(volume=volume).fetch(fetching, workspace, key)
-        yield Box(container=box, key=key, builder_id=builder.id)
+    with source_mount(client, builder.tag, WORKSPACE, progress=print) as source:
+        spec = engine.ContainerSpec(
+            image=builder.tag,
+            purpose="bench",
+            mounts=(engine.Mount(source=volume, target=CARGO_CACHE.path), source),
+            network=False,
+            workdir=SRC,
+        )
+        with engine.container(client, spec) as box:
+            if box.run(["test", "-f", vendor.vendor_config(key)], check=False).exit_code != 0:
+                fetching = Request(
+                    engine=client,
+                    builder=builder,
+                    workspace=WORKSPACE,
+                    images=(),
+                    targets_of=lambda image: (),
+                    profile="opt",
+                    dist=Dist(root=common.WORK / "dist"),
+                    progress=print,
+                    detail=lambda _: None,
+                )
+                cargo.CargoDriver(volume=volume).fetch(fetching, workspace, key)
+            yield Box(container=box, key=key, builder_id=builder.id)
 
 
 @dataclass(frozen=True, kw_only=True)

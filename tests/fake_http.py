@@ -6,6 +6,7 @@ answer, as a reset would); every request is recorded in order.
 
 from __future__ import annotations
 
+import socketserver
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -99,11 +100,18 @@ def threaded(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
     yields the port."""
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    with serving(httpd):
+        yield int(httpd.server_address[1])
+
+
+@contextmanager
+def serving(server: socketserver.BaseServer) -> Iterator[None]:
+    """Serve ``server`` from a daemon thread until the block ends, then close it."""
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        yield int(httpd.server_address[1])
+        yield
     finally:
-        httpd.shutdown()
-        httpd.server_close()
+        server.shutdown()
+        server.server_close()
         thread.join(timeout=5)

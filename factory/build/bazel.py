@@ -281,16 +281,24 @@ class BazelDriver:
             progress=request.progress,
             detail=request.detail,
         )
-        spec = ContainerSpec(
-            image=stage.tag,
-            purpose="bazel",
-            mounts=(BAZEL_CACHE.mount(), source_mount(workspace)),
-            network=True,
-            environment=proxy_environment(),
-            workdir=SRC,
-        )
+        with source_mount(
+            request.engine, stage.tag, workspace, progress=request.progress, keep=request.keep
+        ) as source:
+            spec = ContainerSpec(
+                image=stage.tag,
+                purpose="bazel",
+                mounts=(BAZEL_CACHE.mount(), source),
+                network=True,
+                environment=proxy_environment(),
+                workdir=SRC,
+            )
+            return self._build_in(request, workspace, spec, stage.tag, version)
+
+    def _build_in(
+        self, request: Request, workspace: Path, spec: ContainerSpec, tag: str, version: str
+    ) -> list[Binary]:
         with container(request.engine, spec, keep=request.keep) as box:
-            ensure_bazel(box, stage.tag, version)
+            ensure_bazel(box, tag, version)
             return build_in(
                 box,
                 workspace=workspace,

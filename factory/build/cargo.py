@@ -13,8 +13,9 @@ Two phases, both in builder containers that share the ``factory-cache`` volume:
    from the builder's std seed and another target's host units (factory.build.warm_start).
    Each build's own output (cargo's JSON messages and stderr) is kept in dist/logs/.
 
-The workspace is mounted read-only; the binary is copied out by this process, so it belongs to
-the invoking user (and to SUDO_UID/SUDO_GID when run through sudo).
+The workspace is mounted read-only (uploaded into a volume when the engine is remote:
+factory.engine.transfer); the binary is copied out by this process, so it belongs to the
+invoking user (and to SUDO_UID/SUDO_GID when run through sudo).
 """
 
 from __future__ import annotations
@@ -23,9 +24,8 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Final
 
 from factory.build import cargo_config, compile_cache, cross, parallel, vendor, warm_start
 from factory.build.binary import Binary
@@ -253,35 +253,43 @@ def side_by_side(works: Sequence[CargoJob]) -> list[CargoJob]:
     return first + rest
 
 
-CACHE_VOLUME_VARIABLE: Final = "FACTORY_CACHE_VOLUME"
-"""Names the cache volume instead of factory-cache (two shards on one host, CI caches)."""
-
-
 @dataclass(frozen=True, kw_only=True)
 class CargoDriver:
     """The Cargo driver (a factory.build.driver.Driver)."""
 
     volume: str | None = None
-    """The cache volume, mounted at CARGO_CACHE.path: this (the benchmarks pass one of their
-    own), else the one $FACTORY_CACHE_VOLUME names, else factory-cache."""
+    """The cache volume, mounted at CARGO_CACHE.path (the benchmarks pass one of their own);
+    None: CARGO_CACHE.volume (FACTORY_CACHE_VOLUME, else factory-cache)."""
     warm_start: bool = True
     """False: a new target directory starts empty, as before warm starts (the benchmarks
     measure both)."""
 
-    def _mounts(self, workspace: Workspace) -> tuple[Mount, ...]:
-        volume = self.volume or os.environ.get(CACHE_VOLUME_VARIABLE) or CARGO_CACHE.volume
-        return (Mount(source=volume, target=CARGO_CACHE.path), source_mount(workspace.path))
+    def _mounts(self, source: Mount) -> tuple[Mount, ...]:
+        return (Mount(source=self.volume or CARGO_CACHE.volume, target=CARGO_CACHE.path), source)
+
+    def _source(self, request: Request, workspace: Workspace) -> AbstractContextManager[Mount]:
+        return source_mount(
+            request.engine,
+            request.builder.tag,
+            workspace.path,
+            progress=request.progress,
+            keep=request.keep,
+        )
 
     def build(self, request: Request) -> list[Binary]:
         """Compile every image x target, ``request.parallel`` at once (each in a builder
         container of its own); the binaries land in dist/bin/<image>/<target>/."""
         workspace = Workspace.load(request.workspace)
+        with self._source(request, workspace) as source:
+            return self._build(request, workspace, source)
+
+    def _build(self, request: Request, workspace: Workspace, source: Mount) -> list[Binary]:
         key = vendor.vendor_key(workspace.lockfile, request.builder.id)
         cache = CompileCache.from_config(request.cache, os.environ)
         spec = ContainerSpec(
             image=request.builder.tag,
             purpose="build",
-            mounts=self._mounts(workspace) + (cache.mounts() if cache else ()),
+            mounts=self._mounts(source) + (cache.mounts() if cache else ()),
             network=cache is not None and cache.network,
             network_mode=request.cache.network,
             tmpfs=compile_cache.TMPFS if cache else {},
@@ -334,35 +342,31 @@ class CargoDriver:
 
     def fetch(self, request: Request, workspace: Workspace, key: str) -> None:
         """Phase 1 (network on): vendor the workspace's and std's crates into the cache."""
-        mounts = self._mounts(workspace)
-        ca = vendor.host_ca_bundle()
-        if ca is not None:
-            mounts += (
-                Mount(source=str(ca), target=vendor.HOST_CA_TARGET, read_only=True, bind=True),
-            )
-        spec = ContainerSpec(
-            image=request.builder.tag,
-            purpose="fetch",
-            mounts=mounts,
-            network=True,
-            environment=vendor.fetch_environment(),
-            workdir=SRC,
-        )
         request.progress(f"fetch: vendoring crates of {workspace.path.name} and std (network on)")
         started = time.monotonic()
-        with container(request.engine, spec, keep=request.keep) as box:
-            sysroot = box.run(["rustc", "--print", "sysroot"]).stdout.strip()
-            try:
-                box.run(
-                    vendor.fetch_command(f"{sysroot}/{vendor.STD_LIBRARY}", key, box.name),
-                    on_output=request.detail,
-                )
-            except CommandError as err:
-                raise BuildError(
-                    f"Fetching the crates of {workspace.path} failed:\n"
-                    f"{err.stderr.strip()[-4000:]}",
-                    hint="Check that containers reach the crate registry (a proxy's variables "
-                    "HTTPS_PROXY/NO_PROXY and CA bundle SSL_CERT_FILE are passed through), and "
-                    "that Cargo.lock is current (`cargo update -w`).",
-                ) from err
+        with self._source(request, workspace) as source:
+            spec = ContainerSpec(
+                image=request.builder.tag,
+                purpose="fetch",
+                mounts=self._mounts(source),
+                network=True,
+                environment=vendor.fetch_environment(),
+                workdir=SRC,
+            )
+            with container(request.engine, spec, keep=request.keep) as box:
+                vendor.copy_ca_bundle(box)
+                sysroot = box.run(["rustc", "--print", "sysroot"]).stdout.strip()
+                try:
+                    box.run(
+                        vendor.fetch_command(f"{sysroot}/{vendor.STD_LIBRARY}", key, box.name),
+                        on_output=request.detail,
+                    )
+                except CommandError as err:
+                    raise BuildError(
+                        f"Fetching the crates of {workspace.path} failed:\n"
+                        f"{err.stderr.strip()[-4000:]}",
+                        hint="Check that containers reach the crate registry (a proxy's "
+                        "variables HTTPS_PROXY/NO_PROXY and CA bundle SSL_CERT_FILE are passed "
+                        "through), and that Cargo.lock is current (`cargo update -w`).",
+                    ) from err
         request.progress(f"fetch: done in {time.monotonic() - started:.1f} s")

@@ -6,7 +6,9 @@ delivery of a compiled binary to dist/bin/<image>/<target>/<binary>.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Protocol
@@ -17,7 +19,8 @@ from factory.build.bazel_stage import DOCKERFILE as BAZEL_DOCKERFILE
 from factory.build.binary import Binary
 from factory.engine.builder import BuilderImage
 from factory.engine.docker_engine import ExecResult, Mount
-from factory.errors import BuildError
+from factory.engine.transfer import directory_mount
+from factory.errors import BuildError, UsageError
 from factory.model.cache_config import CacheConfig
 from factory.model.config import BazelConfig, ImageConfig, Profile
 from factory.model.dist import Dist
@@ -38,27 +41,59 @@ def proxy_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]
     return {name: environ[name] for name in PROXY_VARIABLES if name in environ}
 
 
+CACHE_VARIABLE: Final = "FACTORY_CACHE_VOLUME"
+"""Names the Cargo cache volume (and, with `-bazel` appended, Bazel's): several users or CI
+jobs sharing one engine (a remote one above all) can each keep their own."""
+_VOLUME_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]+")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Cache:
     """A driver's cache: a named volume (created labelled org.factory.managed=true, so
     `factory clean` removes it) and where its containers mount it."""
 
-    volume: str
+    default: str
+    """The volume's name when FACTORY_CACHE_VOLUME is not set."""
+    suffix: str
+    """Appended to FACTORY_CACHE_VOLUME's value."""
     path: str
+
+    @property
+    def volume(self) -> str:
+        chosen = os.environ.get(CACHE_VARIABLE, "").strip()
+        if not chosen:
+            return self.default
+        if not _VOLUME_NAME.fullmatch(chosen):
+            raise UsageError(
+                f"{CACHE_VARIABLE}={chosen!r} is not a volume name.",
+                hint="Use letters, digits, `_`, `.` and `-`, starting with a letter or digit.",
+            )
+        return chosen + self.suffix
 
     def mount(self) -> Mount:
         return Mount(source=self.volume, target=self.path)
 
 
-CARGO_CACHE: Final = Cache(volume="factory-cache", path="/cache")
+CARGO_CACHE: Final = Cache(default="factory-cache", suffix="", path="/cache")
 """Vendored crates (/cache/vendor) and one target directory per workspace x target x profile."""
-BAZEL_CACHE: Final = Cache(volume="factory-bazel-cache", path="/cache/bazel")
+BAZEL_CACHE: Final = Cache(default="factory-bazel-cache", suffix="-bazel", path="/cache/bazel")
 """Bazel's output bases, install base and repository cache."""
 
 
-def source_mount(workspace: Path) -> Mount:
-    """The workspace, read-only at /src."""
-    return Mount(source=str(workspace), target=SRC, read_only=True, bind=True)
+@contextmanager
+def source_mount(
+    engine: docker.DockerClient,
+    image: str,
+    workspace: Path,
+    *,
+    progress: Progress,
+    keep: bool = False,
+) -> Iterator[Mount]:
+    """The workspace, read-only at /src, for the containers made inside the block: bind-mounted
+    from this host, or uploaded to a remote engine (factory.engine.transfer; ``keep``: the
+    uploaded volume stays, for factory --debug)."""
+    with directory_mount(engine, image, workspace, SRC, progress=progress, keep=keep) as mount:
+        yield mount
 
 
 class Box(Protocol):

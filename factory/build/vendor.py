@@ -6,10 +6,12 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Final
 
 from factory.build.job import CARGO_CACHE, proxy_environment
+from factory.engine.docker_engine import Container
+from factory.engine.transfer import copy_file_in
 
 STD_LIBRARY: Final = "lib/rustlib/src/rust/library/Cargo.toml"
 """std's workspace manifest, relative to `rustc --print sysroot`."""
@@ -87,6 +89,14 @@ def host_ca_bundle(environ: Mapping[str, str] = os.environ) -> Path | None:
         if candidate and Path(candidate).is_file():
             return Path(candidate).resolve()
     return None
+
+
+def copy_ca_bundle(box: Container, environ: Mapping[str, str] = os.environ) -> None:
+    """The host's CA bundle (if any) to HOST_CA_TARGET in the fetch container, copied through
+    the engine's API (a remote engine has no path of this host to mount)."""
+    ca = host_ca_bundle(environ)
+    if ca is not None:
+        copy_file_in(box, ca, PurePosixPath(HOST_CA_TARGET))
 
 
 def fetch_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:

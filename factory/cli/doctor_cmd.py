@@ -46,7 +46,7 @@ def doctor_command(
                 fix="Fix images.toml.",
             )
         )
-    if engine_finding.status is doctor.Status.OK:
+    if engine_finding.status is not doctor.Status.FAIL:
         from factory.engine import docker_engine as engine
 
         base = config.builder.base if config else cfg.DEFAULT_BASE

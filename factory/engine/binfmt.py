@@ -17,6 +17,7 @@ from pathlib import Path
 
 import docker
 
+from factory.engine import locality
 from factory.engine.docker_engine import CommandError, Container, ContainerSpec, container, labels
 from factory.errors import EngineError
 from factory.model.targets import Arch
@@ -109,6 +110,13 @@ def fix(engine: docker.DockerClient, image: str) -> dict[str, bool]:
     from the host. Otherwise it runs one privileged container that does the same: the only
     privileged thing factory ever does, and only when asked (`factory doctor --fix`).
     """
+    locality.refuse_when_remote(
+        "Registering QEMU in binfmt_misc",
+        "binfmt_misc is a setting of the kernel that runs the containers, {host}'s, which "
+        "factory cannot check or change from here.",
+        hint="Run `factory doctor --fix` on the engine's host, or install Debian's "
+        "qemu-user-binfmt there.",
+    )
     arches = foreign_arches()
     if os.geteuid() == 0:
         _fix_from_host(engine, image, arches)

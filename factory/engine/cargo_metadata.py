@@ -1,5 +1,6 @@
 """`cargo metadata` of the workspace around a directory: with the host's cargo when it is on
-PATH, else in a builder container (the builder has cargo) with the workspace mounted read-only.
+PATH, else in a builder container (the builder has cargo) with the workspace mounted read-only
+(uploaded when the engine is remote: factory.engine.transfer).
 
 Neither compiles anything nor needs the network: see factory.model.workspace.METADATA_COMMAND.
 """
@@ -15,7 +16,7 @@ from typing import Any, Final
 
 from factory import resources
 from factory.engine import builder as builder_image
-from factory.engine import docker_engine
+from factory.engine import docker_engine, transfer
 from factory.errors import UsageError
 from factory.model import config as cfg
 from factory.model.workspace import METADATA_COMMAND, CargoWorkspace, find_manifests, parse_metadata
@@ -92,16 +93,17 @@ def _in_builder(
         base=cfg.DEFAULT_BASE,
         progress=progress,
     )
-    spec = docker_engine.ContainerSpec(
-        image=builder.tag,
-        purpose="metadata",
-        mounts=(
-            docker_engine.Mount(source=str(top), target=str(MOUNT), read_only=True, bind=True),
-        ),
-        workdir=str(MOUNT / start.relative_to(top).as_posix()),
-    )
-    with docker_engine.container(engine, spec, keep=keep) as box:
-        done = box.run(list(METADATA_COMMAND), check=False)
+    with transfer.directory_mount(
+        engine, builder.tag, top, str(MOUNT), progress=progress, keep=keep
+    ) as mount:
+        spec = docker_engine.ContainerSpec(
+            image=builder.tag,
+            purpose="metadata",
+            mounts=(mount,),
+            workdir=str(MOUNT / start.relative_to(top).as_posix()),
+        )
+        with docker_engine.container(engine, spec, keep=keep) as box:
+            done = box.run(list(METADATA_COMMAND), check=False)
     if done.exit_code != 0:
         raise _failed(start, done.stderr)
     return _decode(start, done.stdout), builder.tag

@@ -27,7 +27,9 @@ import docker
 import docker.errors
 import requests
 
+from factory.engine import locality
 from factory.errors import EngineError, FactoryError
+from factory.util import console
 from factory.util.console import Progress
 
 LABEL = "org.factory.managed"
@@ -81,15 +83,26 @@ def sweep_orphans(engine: docker.DockerClient, *, force: bool = False) -> int:
 MIN_API_VERSION = (1, 41)
 
 
+_warned = False
+
+
 def client() -> docker.DockerClient:
-    """A client for the engine that DOCKER_HOST (or the default socket) names."""
+    """A client for the engine that DOCKER_HOST (or the default socket) names; ``ssh://`` goes
+    through the ssh command (the engine's host needs the docker CLI: `docker system dial-stdio`).
+    Warns once per process when the engine is reached over plain TCP."""
+    global _warned
+    where = locality.locality()
+    if where.plain_tcp and not _warned:
+        _warned = True
+        console.warn(locality.plain_tcp_warning(where))
     try:
-        engine = docker.from_env(timeout=600)
+        engine = docker.from_env(timeout=600, use_ssh_client=where.scheme == "ssh")
         engine.ping()
     except (docker.errors.DockerException, requests.RequestException) as err:
         raise EngineError(
             f"The Docker engine does not answer ({err}).",
-            hint="Start it (e.g. `sudo systemctl start docker`), or point DOCKER_HOST at a "
+            hint=locality.tls_hint(where)
+            or "Start it (e.g. `sudo systemctl start docker`), or point DOCKER_HOST at a "
             "running engine, and check that this user may use its socket.",
         ) from err
     return engine
@@ -217,6 +230,17 @@ class Container:
         with contextlib.suppress(docker.errors.APIError, requests.RequestException):
             self._container.kill()
 
+    def copy_in(self, directory: str, archive: bytes) -> None:
+        """Unpack a tar ``archive`` under ``directory`` in the container (through the engine's
+        API: this works with a remote engine, unlike a mount of a host path)."""
+        try:
+            self._container.put_archive(directory, archive)
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise EngineError(
+                f"Could not copy files into {directory} of {self.name}: {exc}.",
+                hint="Check the engine's free disk space and that it is running, then retry.",
+            ) from exc
+
     def copy_out(self, path: str, destination: Path) -> Path:
         """Copy one file from the container to ``destination`` (a file path) on the host.
 
@@ -270,6 +294,15 @@ def _collect(stream: Any, on_output: Progress | None) -> tuple[str, str]:
 
 
 def _docker_mounts(mounts: Sequence[Mount]) -> list[docker.types.Mount]:
+    bound = [m.source for m in mounts if m.bind]
+    where = locality.locality()
+    if bound and where.remote:
+        raise EngineError(
+            f"factory tried to mount {', '.join(bound)} of this host into a container, but the "
+            f"engine is remote ({where.url}): it would mount that path of {where.host} instead.",
+            hint="This is a bug in factory (everything should be uploaded to a remote engine): "
+            "please report it; meanwhile use an engine on this host (unset DOCKER_HOST).",
+        )
     return [
         docker.types.Mount(
             target=m.target,

@@ -11,6 +11,7 @@ import requests
 
 from factory.distribution.transport import is_loopback
 from factory.engine import docker_engine as engine_mod
+from factory.engine import locality
 from factory.errors import FactoryError
 
 MIN_FREE_BYTES = 10 * 1024**3
@@ -58,7 +59,11 @@ def check_engine() -> tuple[Check, str | None]:
         f"Docker {version.get('Version', '?')} (API {api[0]}.{api[1]}), "
         f"{version.get('Os', '?')}/{version.get('Arch', '?')}"
     )
-    root = str(engine.info().get("DockerRootDir") or "") or None
+    where = locality.locality()
+    # a remote engine's data root is a path of its host: the disk checked is this one's
+    root = None if where.remote else str(engine.info().get("DockerRootDir") or "") or None
+    if where.remote:
+        detail += f", remote at {where.url}"
     if api < engine_mod.MIN_API_VERSION:
         need = ".".join(map(str, engine_mod.MIN_API_VERSION))
         return Check(
@@ -66,6 +71,13 @@ def check_engine() -> tuple[Check, str | None]:
             status=Status.FAIL,
             detail=f"{detail}: API older than {need}",
             fix="Upgrade the Docker engine to 20.10 or newer.",
+        ), root
+    if where.plain_tcp:
+        return Check(
+            name="docker engine",
+            status=Status.WARN,
+            detail=f"{detail}, over plain TCP",
+            fix=locality.plain_tcp_warning(where),
         ), root
     return Check(name="docker engine", status=Status.OK, detail=detail), root
 
@@ -95,6 +107,15 @@ def check_disk(path: Path) -> Check:
 
 def check_binfmt(root: Path = BINFMT) -> Check:
     """Whether foreign-architecture containers (docker run --platform linux/arm64) can run."""
+    where = locality.locality()
+    if where.remote:
+        return Check(
+            name="binfmt_misc",
+            status=Status.WARN,
+            detail=f"not checked: the engine runs on {where.host}, whose kernel decides "
+            "(builds do not need it)",
+            fix="Run `factory doctor` on the engine's host.",
+        )
     if not (root / "status").exists():
         return Check(
             name="binfmt_misc",

@@ -23,7 +23,7 @@ import requests
 from factory import resources
 from factory.distribution import reference
 from factory.distribution.transport import is_loopback
-from factory.engine import images
+from factory.engine import images, locality
 from factory.engine.docker_engine import LABEL, ensure_volume, labels
 from factory.errors import EngineError
 from factory.util import console
@@ -116,6 +116,20 @@ def _logs(container: Any) -> str:
     return ""
 
 
+def refuse_remote(host: str, port: int) -> None:
+    """With a remote engine the registry's port would be published on the engine's host, where
+    this host's pushes to `host:port` would not reach it: raise EngineError instead."""
+    locality.refuse_when_remote(
+        f"Starting factory's local registry on {host}:{port}",
+        f"its port would be published on {{host}}'s {host}, not on this host's, so a push from "
+        "here would not reach it.",
+        hint="Push to a registry this host can reach (--registry HOST:PORT/REPOSITORY, or "
+        "[registry] repository in images.toml), e.g. one started on the engine's host and "
+        "published on an address you can reach; or use an engine on this host (unset "
+        "DOCKER_HOST).",
+    )
+
+
 def start(
     engine: docker.DockerClient,
     *,
@@ -123,7 +137,9 @@ def start(
     port: int = DEFAULT_PORT,
     log: Progress = console.info,
 ) -> Status:
-    """Start (or keep) the local registry on `host:port` and wait until it answers."""
+    """Start (or keep) the local registry on `host:port` and wait until it answers (refused with
+    a remote engine: see refuse_remote)."""
+    refuse_remote(host, port)
     image = ensure_image(engine, log=log)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     name = container_name(port)

@@ -2,8 +2,10 @@
 
 Docker 20.10 cannot load an OCI layout, so the chosen per-target image is rewritten as a
 `docker save` archive (manifest.json, the config under its digest, the uncompressed layer) and
-handed to the engine's image load. The config bytes are the layout's, so the loaded image's ID is
-the layout's config digest.
+handed to the engine's image load. That goes through the engine's API, so a remote engine gets
+it too: the image for the baseline of its architecture, as its CPU's features cannot be read from
+this host. The config bytes are the layout's, so the loaded image's ID is the layout's config
+digest.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import docker.errors
 
 from factory.distribution import media_types
 from factory.engine import docker_engine as engine
+from factory.engine import locality
 from factory.errors import EngineError, UsageError
 from factory.image import oci
 from factory.image.assemble import LayoutResult, TargetImage
@@ -81,6 +84,14 @@ def choose(images: Sequence[TargetImage], arch: Arch, flags: Iterable[str]) -> T
     return runnable[-1]
 
 
+def _cpuinfo() -> str:
+    """This host's /proc/cpuinfo; nothing for a remote engine, whose CPU this host cannot see
+    (then the baseline of the engine's architecture is loaded)."""
+    if locality.locality().remote:
+        return ""
+    return Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+
+
 def docker_archive(layout: Path, image: TargetImage, references: Sequence[str]) -> bytes:
     """A `docker save` archive of one per-target image of a layout."""
     config = oci.read_blob(layout, image.config.digest)
@@ -111,7 +122,7 @@ def load(
     client = engine.client()
     arch = host_arch(str(client.info().get("Architecture", "")))
     if cpuinfo is None:
-        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        cpuinfo = _cpuinfo()
     chosen = choose(result.images, arch, cpu_flags(cpuinfo))
     references = tuple(
         ref

@@ -257,18 +257,3 @@ def test_features_reach_cargo() -> None:
     bare = CargoJob(job=_job("amd64").job, package="app", default_features=False)
     assert "--no-default-features" in build_command(bare, "k", "/t")
     assert "--features" not in build_command(bare, "k", "/t")
-
-
-def test_the_cache_volume_is_named_by_the_driver_else_the_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from factory.build.cargo import CargoDriver
-
-    (tmp_path / "Cargo.toml").write_text("[workspace]\n")
-    (tmp_path / "Cargo.lock").write_text("version = 4\n")
-    workspace = Workspace.load(tmp_path)
-    monkeypatch.delenv("FACTORY_CACHE_VOLUME", raising=False)
-    assert CargoDriver()._mounts(workspace)[0].source == "factory-cache"
-    monkeypatch.setenv("FACTORY_CACHE_VOLUME", "factory-cache-shard-a")
-    assert CargoDriver()._mounts(workspace)[0].source == "factory-cache-shard-a"
-    assert CargoDriver(volume="bench")._mounts(workspace)[0].source == "bench"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -170,6 +172,15 @@ class FakeContainer:
         self.exit_code = exit_code
         self.delay = delay
         self.argv: list[str] = []
+        self.copied: list[tuple[str, dict[str, bytes]]] = []
+
+    def copy_in(self, directory: str, archive: bytes) -> None:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            files = {
+                m.name: tar.extractfile(m).read()  # type: ignore[union-attr]
+                for m in tar.getmembers()
+            }
+        self.copied.append((directory, files))
 
     def run(self, argv: Sequence[str], *, check: bool = True) -> ExecResult:
         assert check is False
@@ -201,8 +212,17 @@ def test_container_runner_tells_a_timeout_from_an_exit_124(tmp_path: Path) -> No
     assert not container_runner(FakeContainer(124), tmp_path).run(["x"], timeout=5).timed_out
 
 
-def test_container_runner_maps_host_paths(tmp_path: Path) -> None:
-    runner = container_runner(FakeContainer(0), tmp_path)
-    assert runner.path_of(tmp_path / "img" / "amd64" / "bin") == "/binaries/img/amd64/bin"
+def test_container_runner_copies_host_files_in_once(tmp_path: Path) -> None:
+    fake = FakeContainer(0)
+    runner = container_runner(fake, tmp_path)
+    binary = tmp_path / "img" / "amd64" / "bin"
+    binary.parent.mkdir(parents=True)
+    binary.write_bytes(b"ELF one")
+    assert runner.path_of(binary) == "/binaries/img/amd64/bin"
+    assert runner.path_of(binary) == "/binaries/img/amd64/bin"
+    assert fake.copied == [("/", {"binaries/img/amd64/bin": b"ELF one"})]
+    binary.write_bytes(b"ELF two, changed")
+    runner.path_of(binary)
+    assert fake.copied[-1] == ("/", {"binaries/img/amd64/bin": b"ELF two, changed"})
     with pytest.raises(UsageError, match="not under"):
         runner.path_of(Path("/etc/passwd"))
