@@ -50,6 +50,8 @@ class Build:
     hits: int
     misses: int
     workspace: Path
+    output: str
+    """Every progress and detail line (what -v shows)."""
 
 
 @pytest.fixture()
@@ -131,7 +133,14 @@ def _build(
     found = [m for m in map(_STATS.search, lines) if m]
     hits, misses = (int(found[-1][1]), int(found[-1][2])) if found else (0, 0)
     assert cache.backend == "none" or found, lines
-    return Build(binary=built, seconds=seconds, hits=hits, misses=misses, workspace=workspace)
+    return Build(
+        binary=built,
+        seconds=seconds,
+        hits=hits,
+        misses=misses,
+        workspace=workspace,
+        output="\n".join(lines),
+    )
 
 
 def test_a_fresh_runner_gets_hits_from_redis_and_the_same_binary(
@@ -163,6 +172,7 @@ def test_a_fresh_runner_gets_hits_from_redis_and_the_same_binary(
         for box in kept:
             box.remove(force=True)
     assert cold.misses > 0 and cold.hits == 0, (cold.hits, cold.misses)
+    assert PASSWORD not in cold.output
 
     # A fresh runner: the same checkout path, no cache volume, the remote cache warm.
     fresh = _build(client, redis_builder, _new_volume(volumes), workspace, cache)
