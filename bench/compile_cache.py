@@ -91,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     cpu: dict[str, list[float]] = {}
     hits: dict[str, list[int]] = {}
+    misses: dict[str, list[int]] = {}
+    done_lines: dict[str, list[list[str]]] = {}
     digests: dict[str, set[str]] = {}
 
     def build(name: str, config: Path) -> float:
@@ -102,7 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             client.volumes.get(volume).remove(force=True)
         cpu.setdefault(name, []).append(used.seconds)
-        hits.setdefault(name, []).append(sum(int(m[1]) for m in _HITS.findall(done.stderr)))
+        counted = _HITS.findall(done.stderr)
+        hits.setdefault(name, []).append(sum(int(found) for found, _ in counted))
+        misses.setdefault(name, []).append(sum(int(missed) for _, missed in counted))
+        lines = [x for x in done.stderr.splitlines() if " done in " in x or "sccache" in x]
+        done_lines.setdefault(name, []).append(lines)
         for entry in json.loads(done.stdout):
             digests.setdefault(entry["target"], set()).add(entry["sha256"])
         return done.seconds
@@ -132,10 +138,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             common.median(seconds),
             common.median(cpu[name]),
             common.median([float(h) for h in hits[name]]),
+            common.median([float(m) for m in misses[name]]),
         ]
         for name, seconds in samples.items()
     ]
-    table = common.markdown_table(["fresh runner", "s", "CPU-s", "sccache hits"], rows)
+    table = common.markdown_table(["fresh runner", "s", "CPU-s", "sccache hits", "misses"], rows)
     markdown = (
         f"{table}\n{len(targets)} targets ({', '.join(targets)}); medians of {args.rounds} "
         f"alternated rounds; the cache was filled in {fill:.1f} s. Speed-up "
@@ -151,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "samples": samples,
             "cpu_seconds": cpu,
             "hits": hits,
+            "misses": misses,
+            "done_lines": done_lines,
             "fill_seconds": fill,
             "binaries": {t: sorted(d) for t, d in digests.items()},
         },
