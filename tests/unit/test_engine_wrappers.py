@@ -273,3 +273,24 @@ def test_new_containers_record_host_and_pid() -> None:
     labels = fake.containers.kwargs["labels"]
     assert labels["org.factory.pid"] == str(os.getpid())
     assert labels["org.factory.host"] == engine.HOST
+
+
+@pytest.mark.parametrize(
+    ("names", "reference", "expected"),
+    [
+        (["debian:trixie-slim"], "debian:trixie-slim", True),
+        (["docker.io/library/debian:trixie-slim"], "debian:trixie-slim", True),
+        (["localhost/factory-builder:0123"], "factory-builder:0123", True),
+        (["localhost/factory-bootstrap/debian:sid"], "factory-bootstrap/debian:sid", True),
+        # What Podman answers for a short name: an image whose name only ends with it.
+        (["localhost/factory-bootstrap/debian:trixie-slim"], "debian:trixie-slim", False),
+        (["docker.io/factory-bootstrap/debian:trixie-slim"], "debian:trixie-slim", False),
+        (["debian:bookworm-slim"], "debian:trixie-slim", False),
+        (["debian@sha256:" + "a" * 64], "debian@sha256:" + "a" * 64, True),
+        ([], "debian:trixie-slim", False),
+    ],
+)  # fmt: skip
+def test_an_image_is_named_as_docker_reads_names(
+    names: list[str], reference: str, expected: bool
+) -> None:
+    assert engine.named(names, reference) is expected

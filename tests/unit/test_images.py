@@ -23,6 +23,7 @@ class Image:
     id: str
     tags: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
