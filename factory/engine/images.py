@@ -42,8 +42,9 @@ _HASH_VERSION: Final = b"factory-builder/1\0"
 _STEP_IMAGE: Final = re.compile(r"^ ?-{2,3}> ([0-9a-f]{11,64})$")
 """The line naming the image a step committed (or took from its cache): ` ---> <12 hex>` from
 Docker's legacy builder, `--> <11 hex>` from Podman's (Buildah)."""
-_STEP: Final = re.compile(r"^(?:Step|STEP) \d+/\d+ ?:")
-"""A step's first line: `Step 3/9 : RUN ...` (Docker), `STEP 3/9: RUN ...` (Podman)."""
+_STEP: Final = re.compile(r"^(?:\[\d+/\d+\] )?(?:Step|STEP) \d+/\d+ ?:")
+"""A step's first line: `Step 3/9 : RUN ...` (Docker), `STEP 3/9: RUN ...` or, in a multi-stage
+build, `[1/2] STEP 3/9: RUN ...` (Podman)."""
 _TAIL_LINES: Final = 40
 
 
