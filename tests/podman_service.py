@@ -156,9 +156,26 @@ def running(directory: Path) -> Iterator[PodmanService]:
                 if service.process.poll() is None:
                     service.process.kill()
                     service.process.wait()
+            _wait_for_helpers(directory)
             _unmount_under(directory)
             shutil.rmtree(directory / "root", ignore_errors=True)
             shutil.rmtree(directory / "run", ignore_errors=True)
+
+
+def _wait_for_helpers(directory: Path, timeout: float = 60.0) -> None:
+    """Wait until no process names ``directory`` on its command line: when a container ends,
+    its conmon runs `podman container cleanup --root <directory>/root ...`, which mounts the
+    storage again after the service is gone."""
+    needle = str(directory).encode()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = False
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            with contextlib.suppress(OSError):
+                busy = busy or needle in cmdline.read_bytes()
+        if not busy:
+            return
+        time.sleep(0.5)
 
 
 def _unmount_under(directory: Path) -> None:
