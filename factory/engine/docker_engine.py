@@ -345,11 +345,28 @@ def _docker_mounts(mounts: Sequence[Mount]) -> list[docker.types.Mount]:
 
 
 def ensure_volume(engine: docker.DockerClient, name: str, **extra: str) -> None:
-    """Create the named volume (labelled) unless it exists."""
+    """Create the named volume (labelled) unless it exists.
+
+    Two containers of one run (targets side by side) may both find it missing: Docker answers
+    the second create with the volume, Podman with an error ("adding volume to state: name ...
+    is in use: volume already exists"), which is no error when the volume is there now.
+    """
     try:
         engine.volumes.get(name)
     except docker.errors.NotFound:
-        engine.volumes.create(name=name, labels=labels(**extra))
+        try:
+            engine.volumes.create(name=name, labels=labels(**extra))
+        except docker.errors.APIError:
+            if not _volume_exists(engine, name):  # else made meanwhile by another container
+                raise
+
+
+def _volume_exists(engine: docker.DockerClient, name: str) -> bool:
+    try:
+        engine.volumes.get(name)
+    except docker.errors.NotFound:
+        return False
+    return True
 
 
 @contextmanager

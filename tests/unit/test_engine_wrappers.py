@@ -294,3 +294,31 @@ def test_an_image_is_named_as_docker_reads_names(
     names: list[str], reference: str, expected: bool
 ) -> None:
     assert engine.named(names, reference) is expected
+
+
+class _RacedVolumes:
+    """Podman: another container's start made the volume between our get and create."""
+
+    def __init__(self, made_meanwhile: bool) -> None:
+        self.made_meanwhile = made_meanwhile
+        self.gets = 0
+
+    def get(self, name: str) -> None:
+        self.gets += 1
+        if self.gets == 1 or not self.made_meanwhile:
+            raise docker.errors.NotFound(name)
+
+    def create(self, **kwargs: Any) -> None:
+        raise docker.errors.APIError(
+            "adding volume to state: name factory-cache is in use: volume already exists"
+        )
+
+
+def test_a_volume_made_meanwhile_is_no_error_and_a_failed_create_is() -> None:
+    class Engine:
+        volumes = _RacedVolumes(made_meanwhile=True)
+
+    engine.ensure_volume(Engine(), "factory-cache")
+    Engine.volumes = _RacedVolumes(made_meanwhile=False)
+    with pytest.raises(docker.errors.APIError, match="volume already exists"):
+        engine.ensure_volume(Engine(), "factory-cache")
