@@ -157,9 +157,10 @@ def running(directory: Path) -> Iterator[PodmanService]:
                     service.process.kill()
                     service.process.wait()
             _wait_for_helpers(directory)
-            _unmount_under(directory)
-            shutil.rmtree(directory / "root", ignore_errors=True)
-            shutil.rmtree(directory / "run", ignore_errors=True)
+            for _ in range(2):  # again: a mount made while deleting keeps its mount point
+                _unmount_under(directory)
+                shutil.rmtree(directory / "root", ignore_errors=True)
+                shutil.rmtree(directory / "run", ignore_errors=True)
 
 
 def _wait_for_helpers(directory: Path, timeout: float = 60.0) -> None:
