@@ -32,6 +32,7 @@ import docker
 import docker.errors
 
 from factory.engine.docker_engine import LABEL as MANAGED_LABEL
+from factory.engine.docker_engine import image_names, named
 from factory.errors import EngineError
 from factory.util import console
 from factory.util.console import Progress
@@ -134,10 +135,10 @@ def import_changes(base: BaseRef, tool: Tool) -> list[str]:
 
 def _image_exists(client: docker.DockerClient, reference: str) -> bool:
     try:
-        client.images.get(reference)
+        image = client.images.get(reference)
     except docker.errors.ImageNotFound:
         return False
-    return True
+    return named(image_names(image), reference)
 
 
 def _try_pull(client: docker.DockerClient, reference: str) -> bool:
@@ -156,15 +157,15 @@ def _chunks(stream: IO[bytes]) -> Iterator[bytes]:
 def _stream_import(
     client: docker.DockerClient, base: BaseRef, tool: Tool, argv: list[str], cwd: Path | None
 ) -> None:
-    repository, _, tag = base.bootstrap_tag.rpartition(":")
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors, cwd=cwd)
         assert proc.stdout is not None
         try:
+            # The tag goes inside `repo` (the API allows it): Podman's import reads no `tag`
+            # parameter and would name the image `<repository>:latest` (docs/remote-engines.md).
             client.api.import_image(
                 src=_chunks(proc.stdout),
-                repository=repository,
-                tag=tag,
+                repository=base.bootstrap_tag,
                 changes=import_changes(base, tool),
                 stream_src=True,
             )

@@ -17,7 +17,7 @@ import socket
 import tarfile
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -27,8 +27,9 @@ import docker
 import docker.errors
 import requests
 
+from factory.distribution import reference as references
 from factory.engine import locality
-from factory.errors import EngineError, FactoryError
+from factory.errors import EngineError, FactoryError, UsageError
 from factory.util import console
 from factory.util.console import Progress
 
@@ -117,6 +118,35 @@ def api_version(engine: docker.DockerClient) -> tuple[int, int]:
 def labels(**extra: str) -> dict[str, str]:
     """factory's labels for something it creates in the engine."""
     return {LABEL: "true", **{f"org.factory.{k}": v for k, v in extra.items()}}
+
+
+def _name_key(name: str) -> tuple[str, str, str | None, str | None] | None:
+    try:
+        ref = references.parse(name)
+    except UsageError:
+        return None
+    if ref.registry != "localhost":
+        return ref.registry, ref.repository, ref.tag, ref.digest
+    # Podman names an image it loaded or committed under a short name `localhost/<name>`.
+    repository = ref.repository if "/" in ref.repository else f"library/{ref.repository}"
+    return references.DOCKER_HUB, repository, ref.tag, ref.digest
+
+
+def named(names: Iterable[str], reference: str) -> bool:
+    """Whether an image's names (its tags and repository digests) include ``reference``.
+
+    What the engine returns for a name is not always an image of that name: Podman also answers
+    a short name with an image whose name merely ends with it (``debian:trixie-slim`` finds
+    ``localhost/factory-bootstrap/debian:trixie-slim``). Names compare as Docker reads them,
+    with Podman's ``localhost/`` for a short name.
+    """
+    wanted = _name_key(reference)
+    return wanted is not None and any(_name_key(name) == wanted for name in names)
+
+
+def image_names(image: Any) -> list[str]:
+    """A docker-py image's tags and repository digests."""
+    return [*(image.tags or []), *(image.attrs.get("RepoDigests") or [])]
 
 
 class CommandError(FactoryError):
@@ -315,11 +345,28 @@ def _docker_mounts(mounts: Sequence[Mount]) -> list[docker.types.Mount]:
 
 
 def ensure_volume(engine: docker.DockerClient, name: str, **extra: str) -> None:
-    """Create the named volume (labelled) unless it exists."""
+    """Create the named volume (labelled) unless it exists.
+
+    Two containers of one run (targets side by side) may both find it missing: Docker answers
+    the second create with the volume, Podman with an error ("adding volume to state: name ...
+    is in use: volume already exists"), which is no error when the volume is there now.
+    """
     try:
         engine.volumes.get(name)
     except docker.errors.NotFound:
-        engine.volumes.create(name=name, labels=labels(**extra))
+        try:
+            engine.volumes.create(name=name, labels=labels(**extra))
+        except docker.errors.APIError:
+            if not _volume_exists(engine, name):  # else made meanwhile by another container
+                raise
+
+
+def _volume_exists(engine: docker.DockerClient, name: str) -> bool:
+    try:
+        engine.volumes.get(name)
+    except docker.errors.NotFound:
+        return False
+    return True
 
 
 @contextmanager

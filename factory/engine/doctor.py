@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -45,6 +47,14 @@ class Check:
         }
 
 
+def engine_kind(version: Mapping[str, Any]) -> str:
+    """`Podman` when Podman's API service answers (it names itself among the components of
+    its version), else `Docker`."""
+    components = version.get("Components") or []
+    podman = any(str(c.get("Name", "")).startswith("Podman") for c in components)
+    return "Podman" if podman else "Docker"
+
+
 def check_engine() -> tuple[Check, str | None]:
     """The engine's reachability and version; returns its data root when known."""
     try:
@@ -56,7 +66,7 @@ def check_engine() -> tuple[Check, str | None]:
     version = engine.version()
     api = engine_mod.api_version(engine)
     detail = (
-        f"Docker {version.get('Version', '?')} (API {api[0]}.{api[1]}), "
+        f"{engine_kind(version)} {version.get('Version', '?')} (API {api[0]}.{api[1]}), "
         f"{version.get('Os', '?')}/{version.get('Arch', '?')}"
     )
     where = locality.locality()

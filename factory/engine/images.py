@@ -32,14 +32,19 @@ import docker.errors
 import requests
 
 from factory.engine.bootstrap import resolve_base
+from factory.engine.docker_engine import image_names, named
 from factory.errors import EngineError, UsageError
 from factory.util import console, fsutil, meter
 from factory.util.console import Progress
 from factory.util.meter import Meter
 
 _HASH_VERSION: Final = b"factory-builder/1\0"
-_STEP_IMAGE: Final = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
-"""The legacy builder's line naming the image a step committed (or took from its cache)."""
+_STEP_IMAGE: Final = re.compile(r"^ ?-{2,3}> ([0-9a-f]{11,64})$")
+"""The line naming the image a step committed (or took from its cache): ` ---> <12 hex>` from
+Docker's legacy builder, `--> <11 hex>` from Podman's (Buildah)."""
+_STEP: Final = re.compile(r"^(?:\[\d+/\d+\] )?(?:Step|STEP) \d+/\d+ ?:")
+"""A step's first line: `Step 3/9 : RUN ...` (Docker), `STEP 3/9: RUN ...` or, in a multi-stage
+build, `[1/2] STEP 3/9: RUN ...` (Podman)."""
 _TAIL_LINES: Final = 40
 
 
@@ -166,6 +171,8 @@ def find(engine: docker.DockerClient, tag: str) -> Found | None:
         image = engine.images.get(tag)
     except docker.errors.ImageNotFound:
         return None
+    if not named(image_names(image), tag):
+        return None
     return Found(tag=tag, id=str(image.id), labels=dict(image.labels or {}))
 
 
@@ -271,7 +278,7 @@ class _Output:
         part = self.messages.step_prefix
         if step := _STEP_IMAGE.match(line):
             self.committed.append(step.group(1))
-        if line.startswith("Step "):
+        if _STEP.match(line):
             more = "…" if len(line) > 110 else ""
             self.progress(f"{part}: {line[:110]}{more}")
             self.lines = 0
@@ -336,9 +343,12 @@ def _remove_stages(engine: docker.DockerClient, committed: list[str], built: str
         ancestry = {str(layer.get("Id", "")) for layer in engine.api.history(built)}
     except (docker.errors.DockerException, requests.RequestException):
         return
-    kept = {a.removeprefix("sha256:")[:12] for a in ancestry if a.startswith("sha256:")}
+    # Docker names ancestors `sha256:<hex>`, Podman `<hex>`; both `<missing>` for a layer
+    # without an image of its own.
+    kept = [a.removeprefix("sha256:") for a in ancestry if a != "<missing>"]
     for image_id in reversed(committed):
-        if image_id[:12] not in kept and _untagged(engine, image_id):
+        ancestor = any(a.startswith(image_id) for a in kept)
+        if not ancestor and _untagged(engine, image_id):
             with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
                 engine.images.remove(image_id)
 

@@ -24,7 +24,7 @@ from factory import resources
 from factory.distribution import reference
 from factory.distribution.transport import is_loopback
 from factory.engine import images, locality
-from factory.engine.docker_engine import LABEL, ensure_volume, labels
+from factory.engine.docker_engine import LABEL, ensure_volume, image_names, labels, named
 from factory.errors import EngineError
 from factory.util import console
 from factory.util.console import Progress
@@ -145,7 +145,7 @@ def start(
     name = container_name(port)
     existing = _find(engine, port)
     if existing is not None:
-        same = existing.image.tags and image in existing.image.tags
+        same = named(image_names(existing.image), image)
         if same and existing.status == "running" and answers(address):
             return status_of(engine, port, host=host)
         existing.remove(force=True)

@@ -133,17 +133,22 @@ def load(
         )
     )
     archive = docker_archive(result.path, chosen, references)
+    refused = f"The Docker engine refused the image of {result.image} ({chosen.target.name})"
     try:
-        loaded = client.images.load(archive)
-    except docker.errors.APIError as err:
+        # Not docker-py's images.load: it looks up each name of a `Loaded image:` line, and
+        # Podman writes all names on one line, comma-separated (docs/remote-engines.md).
+        for chunk in client.api.load_image(archive):
+            if "error" in chunk:
+                raise EngineError(f"{refused}: {chunk['error']}.")
+        client.images.get(chosen.config.digest)
+    except docker.errors.DockerException as err:
+        explanation = getattr(err, "explanation", None) or err
         raise EngineError(
-            f"The Docker engine refused the image of {result.image} ({chosen.target.name}): "
-            f"{err.explanation or err}. Check `docker info` and the engine's log."
+            f"{refused}: {explanation}. Check `docker info` and the engine's log."
         ) from err
-    image_id = str(loaded[0].id) if loaded else chosen.config.digest
     return LoadResult(
         image=result.image,
         target=chosen.target.name,
-        image_id=image_id,
+        image_id=chosen.config.digest,
         references=references,
     )

@@ -311,6 +311,8 @@ def test_a_present_stage_is_reused_without_building() -> None:
     class Image:
         id: str = "sha256:stage"
         labels: dict[str, str] = field(default_factory=lambda: {"org.factory.bazel": "9.0.0"})
+        tags: list[str] = field(default_factory=lambda: [tag])
+        attrs: dict[str, Any] = field(default_factory=dict)
 
     engine.images.present[tag] = Image()
     stage = bazel_image.ensure_bazel_stage(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import docker.errors
@@ -77,7 +78,7 @@ class _Images:
     def get(self, ref: str) -> object:
         if ref not in self.present:
             raise docker.errors.ImageNotFound(ref)
-        return object()
+        return SimpleNamespace(tags=[ref], attrs={})
 
 
 class _Engine:
@@ -127,3 +128,40 @@ def test_resolve_bootstraps_when_nothing_else_works(monkeypatch: pytest.MonkeyPa
     ref = bootstrap.resolve_base(engine, "debian:trixie-slim", pull=_never_pull)
     assert ref == "factory-bootstrap/debian:trixie-slim"
     assert calls == ["trixie"]
+
+
+class _SuffixMatchingImages:
+    """Podman's answer to a short name: any image whose name ends with it."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+
+    def get(self, ref: str) -> object:
+        for name in self.names:
+            if name == ref or name.endswith(f"/{ref}"):
+                return SimpleNamespace(tags=[name], attrs={})
+        raise docker.errors.ImageNotFound(ref)
+
+
+def test_resolve_does_not_take_an_image_whose_name_only_ends_with_the_base() -> None:
+    engine: Any = SimpleNamespace(
+        images=_SuffixMatchingImages(["localhost/factory-bootstrap/debian:trixie-slim"])
+    )
+    ref = bootstrap.resolve_base(engine, "debian:trixie-slim", pull=_never_pull)
+    assert ref == "factory-bootstrap/debian:trixie-slim"
+
+
+def test_the_import_names_the_tag_inside_repo(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+
+    def import_image(**kwargs: Any) -> str:
+        seen.update(kwargs)
+        b"".join(kwargs["src"])
+        return "{}"
+
+    engine: Any = SimpleNamespace(api=SimpleNamespace(import_image=import_image))
+    base = parse_base("debian:trixie-slim")
+    bootstrap._stream_import(engine, base, "mmdebstrap", ["true"], None)
+    # Podman's import reads no `tag` parameter: the whole name goes in `repo`.
+    assert seen["repository"] == "factory-bootstrap/debian:trixie-slim"
+    assert "tag" not in seen

@@ -56,3 +56,11 @@ def test_a_silent_loopback_registry_is_only_a_warning() -> None:
     finding = doctor.check_registry("127.0.0.1:9/factory", timeout=1)
     assert finding.status is doctor.Status.WARN
     assert "starts a local registry" in finding.fix
+
+
+def test_the_engine_is_named_by_what_answers() -> None:
+    podman = {"Version": "4.3.1", "Components": [{"Name": "Podman Engine"}, {"Name": "Conmon"}]}
+    docker_engine = {"Version": "20.10.24", "Components": [{"Name": "Engine"}]}
+    assert doctor.engine_kind(podman) == "Podman"
+    assert doctor.engine_kind(docker_engine) == "Docker"
+    assert doctor.engine_kind({}) == "Docker"

@@ -273,3 +273,52 @@ def test_new_containers_record_host_and_pid() -> None:
     labels = fake.containers.kwargs["labels"]
     assert labels["org.factory.pid"] == str(os.getpid())
     assert labels["org.factory.host"] == engine.HOST
+
+
+@pytest.mark.parametrize(
+    ("names", "reference", "expected"),
+    [
+        (["debian:trixie-slim"], "debian:trixie-slim", True),
+        (["docker.io/library/debian:trixie-slim"], "debian:trixie-slim", True),
+        (["localhost/factory-builder:0123"], "factory-builder:0123", True),
+        (["localhost/factory-bootstrap/debian:sid"], "factory-bootstrap/debian:sid", True),
+        # What Podman answers for a short name: an image whose name only ends with it.
+        (["localhost/factory-bootstrap/debian:trixie-slim"], "debian:trixie-slim", False),
+        (["docker.io/factory-bootstrap/debian:trixie-slim"], "debian:trixie-slim", False),
+        (["debian:bookworm-slim"], "debian:trixie-slim", False),
+        (["debian@sha256:" + "a" * 64], "debian@sha256:" + "a" * 64, True),
+        ([], "debian:trixie-slim", False),
+    ],
+)  # fmt: skip
+def test_an_image_is_named_as_docker_reads_names(
+    names: list[str], reference: str, expected: bool
+) -> None:
+    assert engine.named(names, reference) is expected
+
+
+class _RacedVolumes:
+    """Podman: another container's start made the volume between our get and create."""
+
+    def __init__(self, made_meanwhile: bool) -> None:
+        self.made_meanwhile = made_meanwhile
+        self.gets = 0
+
+    def get(self, name: str) -> None:
+        self.gets += 1
+        if self.gets == 1 or not self.made_meanwhile:
+            raise docker.errors.NotFound(name)
+
+    def create(self, **kwargs: Any) -> None:
+        raise docker.errors.APIError(
+            "adding volume to state: name factory-cache is in use: volume already exists"
+        )
+
+
+def test_a_volume_made_meanwhile_is_no_error_and_a_failed_create_is() -> None:
+    class Engine:
+        volumes = _RacedVolumes(made_meanwhile=True)
+
+    engine.ensure_volume(Engine(), "factory-cache")
+    Engine.volumes = _RacedVolumes(made_meanwhile=False)
+    with pytest.raises(docker.errors.APIError, match="volume already exists"):
+        engine.ensure_volume(Engine(), "factory-cache")

@@ -23,6 +23,7 @@ class Image:
     id: str
     tags: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -187,27 +188,52 @@ def test_builds_of_one_tag_share_one_lock_file() -> None:
     assert ":" not in first.name and "/" not in first.name
 
 
-def test_a_multi_stage_build_leaves_no_earlier_stage_behind(tmp_path: Path) -> None:
-    """The runtimes image is made of its last stage; the toolchain stage before it goes."""
-    stream = [
-        {"stream": "Step 1/4 : FROM base AS build\n"},
-        {"stream": " ---> aaaaaaaaaaaa\n"},
-        {"stream": "Step 2/4 : RUN make\n"},
-        {"stream": " ---> bbbbbbbbbbbb\n"},
-        {"stream": "Step 3/4 : FROM base\n"},
-        {"stream": " ---> aaaaaaaaaaaa\n"},
-        {"stream": "Step 4/4 : COPY --from=build /out /out\n"},
-        {"stream": " ---> dddddddddddd\n"},
-    ]
+DOCKER_STAGES = [
+    "Step 1/4 : FROM base AS build",
+    " ---> aaaaaaaaaaaa",
+    "Step 2/4 : RUN make",
+    " ---> bbbbbbbbbbbb",
+    "Step 3/4 : FROM base",
+    " ---> aaaaaaaaaaaa",
+    "Step 4/4 : COPY --from=build /out /out",
+    " ---> dddddddddddd",
+]
+PODMAN_STAGES = [  # Buildah behind Podman's /build: 11 hex, stages numbered
+    "[1/2] STEP 1/2: FROM base AS build",
+    "[1/2] STEP 2/2: RUN make",
+    "--> bbbbbbbbbbb",
+    "[2/2] STEP 1/2: FROM base",
+    "[2/2] STEP 2/2: COPY --from=build /out /out",
+    "[2/2] COMMIT factory-test:0123456789abcdef",
+    "--> ddddddddddd",
+]
+
+
+@pytest.mark.parametrize(
+    ("lines", "ancestry"),
+    [
+        (DOCKER_STAGES, ["sha256:" + "d" * 64, "sha256:" + "a" * 64]),
+        (PODMAN_STAGES, ["d" * 64, "<missing>", "a" * 64]),  # Podman's ids: no `sha256:`
+    ],
+    ids=["docker", "podman"],
+)
+def test_a_multi_stage_build_leaves_no_earlier_stage_behind(
+    tmp_path: Path, lines: list[str], ancestry: list[str]
+) -> None:
+    """The runtimes image is made of its last stage; the toolchain stage before it goes. Each
+    step goes to progress."""
     built = Image(id="sha256:" + "d" * 64)
-    engine = _engine(stream, result=built)
+    engine = _engine([{"stream": f"{line}\n"} for line in lines], result=built)
     engine.images.add(Image(id="sha256:" + "a" * 64, tags=["base:latest"]))
     engine.images.add(Image(id="sha256:" + "b" * 64))
-    engine.api.ancestry = ["sha256:" + "d" * 64, "sha256:" + "a" * 64]
-    found = _build(engine, _context(tmp_path))
+    engine.api.ancestry = ancestry
+    said: list[str] = []
+    found = _build(engine, _context(tmp_path), said=said)
     assert found.id == built.id
     assert engine.images.removed == ["sha256:" + "b" * 64]
     assert set(engine.images.by_id) == {"sha256:" + "a" * 64, "sha256:" + "d" * 64}
+    steps = [line for line in lines if "tep " in line or "STEP " in line]
+    assert [line.split(": ", 1)[1] for line in said] == steps
 
 
 def test_a_long_step_says_what_it_does_every_ten_seconds() -> None:
