@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -156,37 +157,50 @@ def running(directory: Path) -> Iterator[PodmanService]:
                 if service.process.poll() is None:
                     service.process.kill()
                     service.process.wait()
-            _wait_for_helpers(directory)
+            _stop_helpers(directory)
             for _ in range(2):  # again: a mount made while deleting keeps its mount point
                 _unmount_under(directory)
                 shutil.rmtree(directory / "root", ignore_errors=True)
                 shutil.rmtree(directory / "run", ignore_errors=True)
 
 
-def _wait_for_helpers(directory: Path, timeout: float = 60.0) -> None:
-    """Wait until no process names ``directory`` on its command line: when a container ends,
-    its conmon runs `podman container cleanup --root <directory>/root ...`, which mounts the
-    storage again after the service is gone."""
+def _stop_helpers(directory: Path, grace: float = 10.0) -> None:
+    """End every process that names ``directory`` on its command line. An exec session's conmon
+    waits 300 s (`--exit-delay 300`) and then runs `podman container cleanup --root
+    <directory>/root ...`, which mounts the storage again after the service is gone: it is
+    asked to stop, then killed."""
     needle = str(directory).encode()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        busy = False
+
+    def helpers() -> list[int]:
+        found: list[int] = []
         for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
             with contextlib.suppress(OSError):
-                busy = busy or needle in cmdline.read_bytes()
-        if not busy:
-            return
-        time.sleep(0.5)
+                if needle in cmdline.read_bytes() and int(cmdline.parent.name) != os.getpid():
+                    found.append(int(cmdline.parent.name))
+        return found
+
+    deadline = time.monotonic() + grace
+    for signal_number in (signal.SIGTERM, signal.SIGKILL):
+        for pid in helpers():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal_number)
+        while helpers() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        deadline = time.monotonic() + grace
 
 
 def _unmount_under(directory: Path) -> None:
-    """The overlay driver mounts its graph root's `overlay/` on itself, and the mount outlives
-    the service: unmount what is left under ``directory``, deepest first."""
-    mounts = Path("/proc/self/mounts").read_text().splitlines()
-    points = [line.split()[1] for line in mounts if len(line.split()) > 1]
-    inside = [p for p in points if Path(p).is_relative_to(directory)]
-    for point in sorted(inside, key=len, reverse=True):
-        subprocess.run(["umount", "--lazy", point], capture_output=True, check=False)
+    """The overlay driver mounts its graph root's `overlay/` on itself, once per podman process
+    that opens the storage, stacked, and the mounts outlive the service: unmount what is under
+    ``directory``, deepest first, until nothing is left."""
+    for _ in range(64):
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+        points = [line.split()[1] for line in mounts if len(line.split()) > 1]
+        inside = [p for p in points if Path(p).is_relative_to(directory)]
+        if not inside:
+            return
+        for point in sorted(inside, key=len, reverse=True):
+            subprocess.run(["umount", "--lazy", point], capture_output=True, check=False)
 
 
 def _started(service: PodmanService) -> PodmanService:
